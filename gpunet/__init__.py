@@ -1,0 +1,19 @@
+"""gpunet: neural networks with explicit, readable backpropagation, on CuPy or NumPy."""
+
+from gpunet import backend, gradcheck, layers, losses
+from gpunet.backend import DeviceError, gpu_available, seed
+from gpunet.model import Sequential, load_model
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "DeviceError",
+    "Sequential",
+    "backend",
+    "gpu_available",
+    "gradcheck",
+    "layers",
+    "load_model",
+    "losses",
+    "seed",
+]

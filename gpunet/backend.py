@@ -1,0 +1,163 @@
+"""Backend shim: choose CuPy (GPU) or NumPy (CPU) arrays, seed RNGs, move arrays.
+
+"CuPy imports" and "a GPU is usable" are different facts (as in thinc/compat.py):
+a GPU counts as usable only when CuPy imports, a CUDA device is present and a tiny
+kernel actually runs on it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import warnings
+from types import ModuleType
+from typing import Any
+
+import numpy as np
+
+DEVICES = ("auto", "cpu", "gpu")
+
+
+class DeviceError(RuntimeError):
+    """Raised when `device="gpu"` is asked for and no GPU is usable."""
+
+
+@functools.lru_cache(maxsize=1)
+def _import_cupy() -> ModuleType | None:
+    try:
+        import cupy
+    except Exception:  # ImportError, or a broken CUDA install raising at import time
+        return None
+    return cupy
+
+
+@functools.lru_cache(maxsize=1)
+def gpu_status() -> tuple[bool, str]:
+    """Return (usable, reason). The reason says what is missing when not usable."""
+    cp = _import_cupy()
+    if cp is None:
+        return False, ('CuPy is not installed: pip install "gpunet[gpu]" (CUDA 12) '
+                       'or "gpunet[cuda13]"')
+    try:
+        count = cp.cuda.runtime.getDeviceCount()
+    except Exception as exc:
+        return False, f"CuPy is installed but no CUDA driver or device was found ({exc})"
+    if count < 1:
+        return False, "CuPy is installed but no CUDA device is present"
+    try:
+        probe = cp.arange(4, dtype=cp.float32) * 2
+        if float(probe.sum()) != 12.0:
+            return False, "a test kernel on the CUDA device returned a wrong result"
+    except Exception as exc:
+        return False, f"a CUDA device is present but a test kernel failed to run ({exc})"
+    return True, f"CUDA device 0 of {count}"
+
+
+def gpu_available() -> bool:
+    return gpu_status()[0]
+
+
+_warned_fallback = False
+
+
+def resolve_device(device: str = "auto") -> str:
+    """Map "auto" | "cpu" | "gpu" to "cpu" or "gpu"; raise DeviceError for an unusable GPU."""
+    global _warned_fallback
+    if device not in DEVICES:
+        raise ValueError(f"device: expected one of {DEVICES}, got {device!r}")
+    if device == "cpu":
+        return "cpu"
+    usable, reason = gpu_status()
+    if usable:
+        return "gpu"
+    if device == "gpu":
+        raise DeviceError(f"device='gpu' was requested but no GPU is usable: {reason}")
+    if not _warned_fallback:
+        warnings.warn(f"gpunet: no usable GPU ({reason}); falling back to NumPy on the CPU",
+                      RuntimeWarning, stacklevel=2)
+        _warned_fallback = True
+    return "cpu"
+
+
+def get_xp(device: str) -> ModuleType:
+    """The array module for a resolved device name."""
+    if resolve_device(device) == "gpu":
+        return _import_cupy()
+    return np
+
+
+def xp_of(array: Any) -> ModuleType:
+    """The array module an array belongs to (NumPy unless it is a CuPy array)."""
+    cp = _import_cupy()
+    if cp is not None and isinstance(array, cp.ndarray):
+        return cp
+    return np
+
+
+def is_gpu_array(array: Any) -> bool:
+    return xp_of(array) is not np
+
+
+def device_of(array: Any) -> str:
+    return "gpu" if is_gpu_array(array) else "cpu"
+
+
+def to_numpy(array: Any) -> np.ndarray:
+    """Copy a device array to the host (no-op for NumPy)."""
+    if is_gpu_array(array):
+        return array.get()
+    return np.asarray(array)
+
+
+def to_xp(array: Any, xp: ModuleType, dtype: Any = None) -> Any:
+    """Put an array on the backend `xp` (host→device or device→host as needed)."""
+    if xp is np:
+        out = to_numpy(array)
+        return out if dtype is None else out.astype(dtype, copy=False)
+    return xp.asarray(array, dtype=dtype)
+
+
+# -- floating point precision ------------------------------------------------------------------
+_floatx = np.dtype(np.float32)
+
+
+def floatx() -> np.dtype:
+    """The dtype layers compute in: float32, or float64 inside `precision(np.float64)`."""
+    return _floatx
+
+
+@contextlib.contextmanager
+def precision(dtype: Any):
+    """Temporarily compute in another float dtype (the gradient checker uses float64)."""
+    global _floatx
+    old, _floatx = _floatx, np.dtype(dtype)
+    try:
+        yield
+    finally:
+        _floatx = old
+
+
+# -- random numbers ---------------------------------------------------------------------------
+_rng = np.random.default_rng()
+
+
+def seed(n: int) -> None:
+    """Seed every generator gpunet uses: CPU runs with the same seed are bit-reproducible."""
+    global _rng
+    _rng = np.random.default_rng(n)
+    cp = _import_cupy()
+    if cp is not None and gpu_available():
+        cp.random.seed(n)
+
+
+def rng() -> np.random.Generator:
+    """The host generator used for weight init, shuffling and CPU dropout masks."""
+    return _rng
+
+
+def get_rng_state() -> dict:
+    return _rng.bit_generator.state
+
+
+def set_rng_state(state: dict) -> None:
+    _rng.bit_generator.state = state

@@ -1,0 +1,60 @@
+"""Activation kernels. Each function takes an optional `out` and dispatches on the array type:
+CuPy arrays run one fused ElementwiseKernel, NumPy arrays the twin formula with in-place ufuncs.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from gpunet.backend import is_gpu_array
+from gpunet.kernels._registry import elementwise
+
+
+def sigmoid_forward(z: Any, out: Any = None) -> Any:
+    """a = σ(z) = 1 / (1 + exp(-z))."""
+    if is_gpu_array(z):
+        return elementwise("sigmoid_fwd", "T z", "T a", "a = T(1) / (T(1) + exp(-z))")(z, out)
+    out = np.negative(z, out=out)
+    np.exp(out, out=out)
+    out += 1
+    return np.reciprocal(out, out=out)
+
+
+def sigmoid_backward(dy: Any, a: Any, out: Any = None) -> Any:
+    """Fused δ = ∇ₐC ⊙ σ′(z), with σ′(z) = a(1 − a) computed from the stored output a."""
+    if is_gpu_array(dy):
+        kernel = elementwise("sigmoid_bwd", "T dy, T a", "T dx", "dx = dy * a * (T(1) - a)")
+        return kernel(dy, a, out)
+    out = np.subtract(1, a, out=out)
+    out *= a
+    out *= dy
+    return out
+
+
+def relu_backward(dy: Any, x: Any, out: Any = None) -> Any:
+    """dx = dy where x > 0, else 0 (x may be the input or the output of the ReLU)."""
+    if is_gpu_array(dy):
+        return elementwise("relu_bwd", "T dy, T x", "T dx", "dx = x > T(0) ? dy : T(0)")(dy, x, out)
+    return np.multiply(dy, x > 0, out=out)
+
+
+def leaky_relu_backward(dy: Any, x: Any, alpha: float, out: Any = None) -> Any:
+    """dx = dy where x > 0, else alpha·dy."""
+    if is_gpu_array(dy):
+        kernel = elementwise("leaky_relu_bwd", "T dy, T x, T alpha", "T dx",
+                             "dx = x > T(0) ? dy : alpha * dy")
+        return kernel(dy, x, dy.dtype.type(alpha), out)
+    slope = np.where(x > 0, dy.dtype.type(1), dy.dtype.type(alpha))
+    return np.multiply(dy, slope, out=out)
+
+
+def tanh_backward(dy: Any, a: Any, out: Any = None) -> Any:
+    """dx = dy ⊙ (1 − a²), with a = tanh(z) the stored output."""
+    if is_gpu_array(dy):
+        return elementwise("tanh_bwd", "T dy, T a", "T dx", "dx = dy * (T(1) - a * a)")(dy, a, out)
+    out = np.multiply(a, a, out=out)
+    np.subtract(1, out, out=out)
+    out *= dy
+    return out
