@@ -1,6 +1,6 @@
 """gpunet: neural networks with explicit, readable backpropagation, on CuPy or NumPy."""
 
-from gpunet import backend, gradcheck, layers, losses
+from gpunet import backend, callbacks, datasets, gradcheck, layers, losses, optimizers
 from gpunet.backend import DeviceError, gpu_available, seed
 from gpunet.model import Sequential, load_model
 
@@ -10,10 +10,13 @@ __all__ = [
     "DeviceError",
     "Sequential",
     "backend",
+    "callbacks",
+    "datasets",
     "gpu_available",
     "gradcheck",
     "layers",
     "load_model",
     "losses",
+    "optimizers",
     "seed",
 ]

@@ -8,10 +8,22 @@ from gpunet.kernels.activations import (
     sigmoid_forward,
     tanh_backward,
 )
+from gpunet.kernels.optim import (
+    adagrad_update,
+    adam_update,
+    momentum_update,
+    rmsprop_update,
+    sgd_update,
+)
 
 __all__ = [
+    "adagrad_update",
+    "adam_update",
     "leaky_relu_backward",
+    "momentum_update",
     "relu_backward",
+    "rmsprop_update",
+    "sgd_update",
     "sigmoid_backward",
     "sigmoid_forward",
     "tanh_backward",

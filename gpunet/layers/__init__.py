@@ -2,16 +2,21 @@
 
 from gpunet.layers.activations import LeakyReLU, ReLU, Sigmoid, Softmax, Tanh
 from gpunet.layers.base import Layer
+from gpunet.layers.conv import Conv2D
 from gpunet.layers.dense import Dense
 from gpunet.layers.dropout import Dropout
+from gpunet.layers.pooling import AvgPool2D, MaxPool2D
 from gpunet.layers.reshape import Flatten
 
 __all__ = [
+    "AvgPool2D",
+    "Conv2D",
     "Dense",
     "Dropout",
     "Flatten",
     "Layer",
     "LeakyReLU",
+    "MaxPool2D",
     "ReLU",
     "Sigmoid",
     "Softmax",

@@ -1,0 +1,125 @@
+"""Max and average pooling over H and W, without padding (the output size floors like PyTorch).
+
+Both loop over the pool's kh·kw window offsets, each step one whole-batch array operation on
+strided views; no Python loop runs per window or per sample.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from gpunet import backend
+from gpunet.layers import _im2col as im
+from gpunet.layers.base import Layer
+
+
+class _Pool2D(Layer):
+    def __init__(self, pool_size: Any, stride: Any = None) -> None:
+        super().__init__()
+        name = type(self).__name__
+        self.pool = im.pair(pool_size, "pool_size", name, 1)
+        self.stride = im.pair(pool_size if stride is None else stride, "stride", name, 1)
+        # Disjoint windows: backward can assign instead of add.
+        self._disjoint = self.stride[0] >= self.pool[0] and self.stride[1] >= self.pool[1]
+        self._shape: Any = None  # (CHWN input shape, NCHW output shape) of the last forward
+
+    def _in(self, x: Any) -> tuple[Any, im.Pair]:
+        """The input as contiguous CHWN, and the output (H', W')."""
+        x = self._prepare(x, 4)
+        ohw = im.out_hw(self, tuple(x.shape[2:]), self.pool, self.stride, (0, 0), "pool_size",
+                        x.shape)
+        return im.to_chwn(x, self.xp), ohw
+
+    def _grad_in(self, dy: Any) -> tuple[Any, Any]:
+        """dy as CHWN floatx, checked against the last output, and a zero CHWN dx."""
+        in_shape, out_shape = self._saved(self._shape, "input shape")
+        if tuple(getattr(dy, "shape", ())) != out_shape:
+            raise ValueError(f"{self!r}: dy must have the output's shape {out_shape}, "
+                             f"got {tuple(getattr(dy, 'shape', ()))}")
+        dy = im.to_chwn(backend.to_xp(dy, self.xp), self.xp, backend.floatx())
+        return dy, self.xp.zeros(in_shape, dtype=dy.dtype)
+
+    def _scatter(self, dx: Any, i: int, j: int, value: Any) -> None:
+        """Write (disjoint windows) or add (overlapping ones) `value` into window (i, j)."""
+        view = im.window(dx, i, j, value.shape[1:3], self.stride)
+        if self._disjoint:
+            view[...] = value
+        else:
+            view += value
+
+    def output_shape(self, input_shape: tuple[int, ...]) -> tuple[int, ...]:
+        if len(input_shape) != 3:
+            raise ValueError(f"{self!r}: expected one input sample of shape (C, H, W), "
+                             f"got {tuple(input_shape)}")
+        c, h, w = input_shape
+        return (c, *im.out_hw(self, (h, w), self.pool, self.stride, (0, 0), "pool_size",
+                              input_shape))
+
+    def get_config(self) -> dict[str, Any]:
+        return {"pool_size": im.config(self.pool), "stride": im.config(self.stride)}
+
+
+class MaxPool2D(_Pool2D):
+    """Each output is its window's maximum. The index of the first maximum in row-major window
+    order is kept, so backward sends each window's gradient to exactly one input, also when the
+    window holds ties (as PyTorch does); overlapping windows add up their gradients."""
+
+    def __init__(self, pool_size: Any, stride: Any = None) -> None:
+        super().__init__(pool_size, stride)
+        self._idx: Any = None  # (C, H', W', N) winning window offset k = i·kw + j
+
+    def forward(self, x: Any, training: bool = True) -> Any:
+        xp = self.xp
+        xc, ohw = self._in(x)
+        steps = im.offsets(self.pool)
+        best = im.window(xc, *steps[0], ohw, self.stride).copy()
+        idx = xp.zeros(best.shape, dtype=xp.uint8 if len(steps) <= 256 else xp.int32)
+        for k, (i, j) in enumerate(steps[1:], start=1):
+            v = im.window(xc, i, j, ohw, self.stride)
+            won = v > best  # strict: on a tie the earlier offset keeps the window
+            xp.maximum(best, v, out=best)
+            # k grows with each step, so max(idx, k·won) is k exactly where v won.
+            xp.maximum(idx, xp.multiply(won, k, dtype=idx.dtype), out=idx)
+        out = im.to_nchw(best)
+        self._idx, self._shape = (idx, (xc.shape, out.shape)) if training else (None, None)
+        return out
+
+    def backward(self, dy: Any) -> Any:
+        idx = self._saved(self._idx, "argmax indices")
+        if not self.input_grad:
+            return None
+        dy, dx = self._grad_in(dy)
+        for k, (i, j) in enumerate(im.offsets(self.pool)):
+            self._scatter(dx, i, j, dy * (idx == k))
+        return im.to_nchw(dx)
+
+    def _clear_cache(self) -> None:
+        self._idx = self._shape = None
+
+
+class AvgPool2D(_Pool2D):
+    """Each output is its window's mean; backward spreads dy/(kh·kw) over the window."""
+
+    def forward(self, x: Any, training: bool = True) -> Any:
+        xc, ohw = self._in(x)
+        steps = im.offsets(self.pool)
+        total = im.window(xc, *steps[0], ohw, self.stride).copy()
+        for i, j in steps[1:]:
+            total += im.window(xc, i, j, ohw, self.stride)
+        total *= total.dtype.type(1.0 / len(steps))
+        out = im.to_nchw(total)
+        self._shape = (xc.shape, out.shape) if training else None
+        return out
+
+    def backward(self, dy: Any) -> Any:
+        if not self.input_grad:
+            self._saved(self._shape, "input shape")
+            return None
+        dy, dx = self._grad_in(dy)
+        share = dy * dy.dtype.type(1.0 / (self.pool[0] * self.pool[1]))
+        for i, j in im.offsets(self.pool):
+            self._scatter(dx, i, j, share)
+        return im.to_nchw(dx)
+
+    def _clear_cache(self) -> None:
+        self._shape = None

@@ -1,0 +1,65 @@
+"""Resumable training checkpoints: weights, optimizer state, the next epoch, the RNG state,
+callback state and the history so far, in one atomically written `.npz` (no pickle)."""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+import numpy as np
+
+from gpunet import backend, serialization
+
+
+def save_checkpoint(path: str | os.PathLike, model: Any, next_epoch: int,
+                    callbacks: list[Any], history: dict[str, list[float]]) -> None:
+    arrays: dict[str, Any] = {"flat_params": model.flat_params}
+    opt_meta = {}
+    for key, value in model.optimizer.state_dict().items():
+        if isinstance(value, (np.ndarray,)) or backend.is_gpu_array(value):
+            arrays[f"optimizer/{key}"] = value
+        else:
+            opt_meta[key] = value
+    cb_meta = []
+    for i, cb in enumerate(callbacks):
+        cb_meta.append(cb.get_state())
+        for key, value in cb.get_arrays().items():
+            arrays[f"callback{i}/{key}"] = value
+    meta = {"kind": "checkpoint", "architecture": model.architecture(),
+            "next_epoch": next_epoch, "rng": backend.get_rng_state(), "optimizer": opt_meta,
+            "optimizer_class": type(model.optimizer).__name__,
+            "callbacks": cb_meta, "callback_classes": [type(cb).__name__ for cb in callbacks],
+            "history": history}
+    serialization.write_npz(path, arrays, meta)
+
+
+def load_checkpoint(path: str | os.PathLike, model: Any, callbacks: list[Any]) -> dict[str, Any]:
+    """Restore model, optimizer, RNG and callbacks in place; return the meta."""
+    arrays, meta = serialization.read_npz(path)
+    if meta.get("kind") != "checkpoint":
+        raise ValueError(f"{path}: not a training checkpoint (a saved model? load it with "
+                         "gn.load_model)")
+    if meta["architecture"]["layers"] != model.architecture()["layers"]:
+        raise ValueError(f"{path}: the checkpoint's architecture differs from this model's")
+    if meta["optimizer_class"] != type(model.optimizer).__name__:
+        raise ValueError(f"{path}: checkpoint optimizer {meta['optimizer_class']}, this run uses "
+                         f"{type(model.optimizer).__name__}")
+    model.check_flat()
+    model.flat_params[...] = backend.to_xp(arrays["flat_params"], model.xp)
+    opt_state = dict(meta["optimizer"])
+    opt_state.update({k.split("/", 1)[1]: v for k, v in arrays.items()
+                      if k.startswith("optimizer/")})
+    model.optimizer.load_state_dict(opt_state)
+    # each callback takes the state of the first unused saved callback of its class
+    unused = list(enumerate(meta["callback_classes"]))
+    for cb in callbacks:
+        match = next((pair for pair in unused if pair[1] == type(cb).__name__), None)
+        if match is None:
+            continue
+        unused.remove(match)
+        prefix = f"callback{match[0]}/"
+        cb.set_model(model)
+        cb.set_state(meta["callbacks"][match[0]], {k[len(prefix):]: v for k, v in arrays.items()
+                                                   if k.startswith(prefix)})
+    backend.set_rng_state(meta["rng"])
+    return meta

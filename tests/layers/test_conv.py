@@ -1,0 +1,172 @@
+"""Conv2D: finite differences, then PyTorch CPU as the independent oracle; errors; a small CNN."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+import gpunet as gn
+from gpunet.gradcheck import check_gradients
+from tests.helpers import close, host, torch
+
+# (in_channels, out_channels, kernel_size, stride, padding, (H, W))
+CASES = [
+    (2, 3, 3, 1, 0, (6, 6)),
+    (2, 3, 3, 2, 1, (7, 6)),
+    (3, 2, (3, 2), 1, (1, 0), (5, 6)),
+    (3, 4, 1, 1, 0, (4, 4)),
+    (1, 2, (2, 3), (2, 1), 0, (7, 7)),
+    (2, 2, 4, 3, 2, (5, 8)),
+]
+
+
+def _on(layer, xp):
+    return layer.to(xp)
+
+
+@pytest.mark.parametrize("cin,cout,k,s,p,hw", CASES)
+def test_conv_gradcheck(xp, cin, cout, k, s, p, hw):
+    x = xp.asarray(np.random.default_rng(0).normal(size=(2, cin, *hw)))
+    layer = _on(gn.layers.Conv2D(cin, cout, k, stride=s, padding=p), xp)
+    layer.params["b"][...] = xp.asarray(np.random.default_rng(1).normal(size=cout))
+    report = check_gradients(layer, x)
+    assert set(report) == {"x", "W", "b"}
+    assert max(report.values()) <= 1.0
+
+
+@pytest.mark.parametrize("cin,cout,k,s,p,hw", CASES)
+def test_conv_matches_torch(xp, cin, cout, k, s, p, hw):
+    t = torch()
+    rng = np.random.default_rng(2)
+    layer = _on(gn.layers.Conv2D(cin, cout, k, stride=s, padding=p), xp)
+    layer.params["b"][...] = xp.asarray(rng.normal(size=cout))
+    x = rng.normal(size=(3, cin, *hw)).astype(np.float32)
+    tx = t.from_numpy(x).requires_grad_()
+    tw = t.from_numpy(host(layer.params["W"]).copy()).requires_grad_()
+    tb = t.from_numpy(host(layer.params["b"]).copy()).requires_grad_()
+    ty = t.nn.functional.conv2d(tx, tw, tb, stride=layer.stride, padding=layer.padding)
+    dy = rng.normal(size=tuple(ty.shape)).astype(np.float32)
+    ty.backward(t.from_numpy(dy))
+    y = layer.forward(xp.asarray(x))
+    assert y.shape == tuple(ty.shape) and y.dtype == np.float32
+    dx = layer.backward(xp.asarray(dy))
+    close(y, ty.detach().numpy())
+    close(dx, tx.grad.numpy())
+    close(layer.grads["W"], tw.grad.numpy())
+    close(layer.grads["b"], tb.grad.numpy())
+    assert layer.output_shape((cin, *hw)) == tuple(ty.shape[1:])
+
+
+def test_input_grad_false_returns_none_and_fills_grads_in_place(xp):
+    rng = np.random.default_rng(3)
+    x = xp.asarray(rng.normal(size=(2, 2, 5, 5)))
+    dy = xp.asarray(rng.normal(size=(2, 3, 3, 3)))
+    full = _on(gn.layers.Conv2D(2, 3, 3, padding=0), xp)
+    full.forward(x)
+    assert full.backward(dy) is not None
+    first = _on(gn.layers.Conv2D(2, 3, 3), xp)
+    first.params["W"][...] = full.params["W"]
+    first.input_grad = False
+    gw, gb = first.grads["W"], first.grads["b"]
+    first.forward(x)
+    assert first.backward(dy) is None
+    assert first.grads["W"] is gw and first.grads["b"] is gb  # written into, not rebound
+    close(gw, full.grads["W"])
+    close(gb, full.grads["b"])
+
+
+def test_conv_rejects_bad_input_with_a_clear_message(xp):
+    layer = _on(gn.layers.Conv2D(3, 4, 5), xp)
+    with pytest.raises(ValueError, match=r"Conv2D\(in_channels=3.*expected input of shape "
+                                         r"\(N, 3, H, W\), got \(2, 4, 8, 8\)"):
+        layer.forward(xp.zeros((2, 4, 8, 8), dtype=xp.float32))
+    with pytest.raises(ValueError, match=r"Conv2D\(.*4 axes.*got shape \(3, 8, 8\)"):
+        layer.forward(xp.zeros((3, 8, 8), dtype=xp.float32))
+    with pytest.raises(ValueError, match=r"Conv2D\(.*kernel_size \(5, 5\) is larger than the "
+                                         r"input of shape \(1, 3, 4, 6\)"):
+        layer.forward(xp.zeros((1, 3, 4, 6), dtype=xp.float32))
+    padded = _on(gn.layers.Conv2D(1, 1, (7, 3), padding=1), xp)
+    with pytest.raises(ValueError, match=r"kernel_size \(7, 3\).*padded to \(6, 6\)"):
+        padded.forward(xp.zeros((1, 1, 4, 4), dtype=xp.float32))
+    with pytest.raises(ValueError, match=r"expected input of shape \(3, H, W\), got \(1, 8, 8\)"):
+        layer.output_shape((1, 8, 8))
+    with pytest.raises(ValueError, match=r"kernel_size \(5, 5\) is larger"):
+        layer.output_shape((3, 4, 4))
+    y = layer.forward(xp.zeros((2, 3, 6, 7), dtype=xp.float32))
+    with pytest.raises(ValueError, match=r"dy must have the output's shape \(2, 4, 2, 3\), "
+                                         r"got \(2, 4, 3, 2\)"):
+        layer.backward(xp.zeros((2, 4, 3, 2), dtype=xp.float32))
+    assert layer.backward(xp.ones(y.shape, dtype=xp.float32)).shape == (2, 3, 6, 7)
+
+
+@pytest.mark.parametrize("kwargs,arg", [
+    ({"kernel_size": 0}, "kernel_size"), ({"kernel_size": (3, 3, 3)}, "kernel_size"),
+    ({"kernel_size": 3, "stride": 0}, "stride"), ({"kernel_size": 3, "padding": -1}, "padding"),
+    ({"kernel_size": True}, "kernel_size"), ({"kernel_size": 3, "stride": 1.5}, "stride"),
+])
+def test_conv_rejects_bad_arguments(kwargs, arg):
+    with pytest.raises(ValueError, match=f"Conv2D: {arg}"):
+        gn.layers.Conv2D(1, 2, **kwargs)
+
+
+def test_conv_rejects_bad_channels():
+    with pytest.raises(ValueError, match="Conv2D: out_channels"):
+        gn.layers.Conv2D(1, 0, 3)
+    with pytest.raises(ValueError, match="Conv2D: in_channels"):
+        gn.layers.Conv2D(2.0, 1, 3)
+
+
+def test_conv_config_init_and_cache():
+    layer = gn.layers.Conv2D(4, 6, (3, 5), stride=2, padding=(1, 0))
+    config = json.loads(json.dumps(layer.get_config()))
+    assert config == {"in_channels": 4, "out_channels": 6, "kernel_size": [3, 5], "stride": 2,
+                      "padding": [1, 0]}
+    assert gn.layers.Conv2D(**config).get_config() == config
+    w = layer.params["W"]
+    assert w.shape == (6, 4, 3, 5) and layer.params["b"].shape == (6,) and w.dtype == np.float32
+    limit = np.sqrt(6.0 / (4 * 3 * 5))
+    assert np.abs(w).max() <= limit and np.abs(w).max() > 0.8 * limit and layer.num_params == 366
+    layer.forward(np.zeros((1, 4, 5, 5)), training=False)
+    with pytest.raises(RuntimeError, match="backward called without a forward"):
+        layer.backward(np.zeros((1, 6, 2, 1), np.float32))
+
+
+def test_conv_params_are_live(xp):
+    layer = _on(gn.layers.Conv2D(2, 3, 2), xp)
+    layer.params["W"][...] = 0
+    layer.params["b"][...] = xp.asarray([1.0, 2.0, 3.0])
+    y = host(layer.forward(xp.ones((2, 2, 4, 4))))
+    close(y, np.broadcast_to(np.array([1.0, 2.0, 3.0])[None, :, None, None], (2, 3, 3, 3)))
+
+
+def _cnn(device):
+    L = gn.layers
+    return gn.Sequential([L.Conv2D(1, 3, 3, padding=1), L.ReLU(), L.MaxPool2D(2), L.Flatten(),
+                          L.Dense(3 * 4 * 4, 5)], device=device, input_shape=(1, 8, 8))
+
+
+def test_small_cnn_gradcheck_and_summary(device):
+    rng = np.random.default_rng(5)
+    model = _cnn(device)
+    x = rng.normal(size=(4, 1, 8, 8))
+    y = np.array([0, 3, 1, 4])
+    report = check_gradients(model, x, y, loss=gn.losses.CrossEntropy())
+    assert {"0.Conv2D.W", "0.Conv2D.b", "4.Dense.W", "4.Dense.b"} <= set(report)
+    summary = model.summary()
+    for shape in ("(None, 3, 8, 8)", "(None, 3, 4, 4)", "(None, 48)", "(None, 5)"):
+        assert shape in summary
+    assert "Total params: 275" in summary  # 3·9 + 3 + 48·5 + 5
+    out = model.forward(x)
+    model.backward(gn.losses.CrossEntropy().forward(out, y)[1])
+    assert float(abs(model.flat_grads[:30]).sum()) > 0  # conv grads landed in the flat buffer
+
+
+def test_small_cnn_save_load_roundtrip(tmp_path, device):
+    model = _cnn(device)
+    x = np.random.default_rng(6).normal(size=(2, 1, 8, 8))
+    path = tmp_path / "cnn.npz"
+    model.save(path)
+    loaded = gn.load_model(path, device=device)
+    close(loaded.forward(x, training=False), model.forward(x, training=False))

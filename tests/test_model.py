@@ -1,0 +1,107 @@
+"""Sequential: the public contract, summary, flat buffers, save/load, devices."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import gpunet as gn
+from gpunet.gradcheck import check_gradients
+from tests.helpers import close, host
+
+
+def contract_mlp(device: str = "cpu") -> gn.Sequential:
+    L = gn.layers
+    return gn.Sequential([L.Dense(784, 256), L.ReLU(), L.Dense(256, 128), L.ReLU(),
+                          L.Dense(128, 64), L.ReLU(), L.Dense(64, 10)], device=device)
+
+
+def test_public_contract_summary_and_params():
+    model = contract_mlp()
+    assert model.num_params == 242762
+    text = model.summary()
+    assert "Total params: 242,762" in text
+    assert "(None, 256)" in text and "(None, 10)" in text and "200,960" in text
+
+
+def test_params_are_views_into_the_flat_buffer():
+    model = contract_mlp()
+    dense = model.layers[0]
+    dense.params["W"][...] = 0.5
+    assert np.count_nonzero(model.flat_params == 0.5) >= 784 * 256
+    model.flat_params[...] = 0
+    assert not host(dense.params["W"]).any()
+    # replacing (rather than assigning into) a param is noticed and re-linked
+    dense.params["b"] = np.ones(256, np.float32)
+    model.check_flat()
+    assert host(model.flat_params).sum() == 256
+
+
+def test_three_layer_model_end_to_end_gradcheck(xp, device):
+    L = gn.layers
+    model = gn.Sequential([L.Dense(5, 6), L.Sigmoid(), L.Dense(6, 4), L.Tanh(), L.Dense(4, 3)],
+                          device=device)
+    x = np.random.default_rng(0).normal(size=(7, 5))
+    y = np.array([0, 1, 2, 0, 1, 2, 1])
+    report = check_gradients(model, x, y, loss=gn.losses.CrossEntropy())
+    assert "4.Dense.W" in report and "0.Dense.b" in report
+
+
+def test_save_load_roundtrip_is_bit_exact(tmp_path, device):
+    model = contract_mlp(device)
+    x = np.random.default_rng(1).random((32, 784), dtype=np.float32)
+    path = tmp_path / "m.npz"
+    model.save(path)
+    loaded = gn.load_model(path, device=device)
+    assert loaded.architecture() == model.architecture()
+    np.testing.assert_array_equal(host(loaded.forward(x, training=False)),
+                                  host(model.forward(x, training=False)))
+    assert not list(tmp_path.glob("*.tmp"))
+
+
+def test_load_model_refuses_pickles_and_garbage(tmp_path):
+    bad = tmp_path / "evil.npz"
+    np.savez(bad, obj=np.array([{"a": 1}], dtype=object))
+    with pytest.raises(ValueError, match="evil.npz"):
+        gn.load_model(bad)
+    junk = tmp_path / "junk.npz"
+    junk.write_bytes(b"not a zip file")
+    with pytest.raises(ValueError, match="junk.npz"):
+        gn.load_model(junk)
+    with pytest.raises(FileNotFoundError):
+        gn.load_model(tmp_path / "missing.npz")
+
+
+def test_seed_makes_init_reproducible():
+    gn.seed(7)
+    a = contract_mlp().flat_params.copy()
+    gn.seed(7)
+    b = contract_mlp().flat_params.copy()
+    np.testing.assert_array_equal(a, b)
+
+
+def test_device_gpu_without_gpu_is_one_clear_error(monkeypatch):
+    monkeypatch.setattr(gn.backend, "gpu_status", lambda: (False, "CuPy is not installed"))
+    with pytest.raises(gn.DeviceError, match="device='gpu'.*CuPy is not installed"):
+        contract_mlp("gpu")
+    with pytest.warns(RuntimeWarning, match="falling back to NumPy"):
+        monkeypatch.setattr(gn.backend, "_warned_fallback", False)
+        assert contract_mlp("auto").device == "cpu"
+
+
+def test_bad_device_name():
+    with pytest.raises(ValueError, match="device: expected one of"):
+        contract_mlp("tpu")
+
+
+@pytest.mark.gpu
+def test_to_moves_between_devices():
+    if not gn.gpu_available():
+        pytest.skip("no usable GPU: " + gn.backend.gpu_status()[1])
+    model = contract_mlp("cpu")
+    x = np.random.default_rng(2).random((8, 784), dtype=np.float32)
+    ref = host(model.forward(x, training=False))
+    model.to("gpu")
+    close(model.forward(x, training=False), ref, rtol=1e-5, atol=1e-5)
+    model.to("cpu")
+    close(model.forward(x, training=False), ref, rtol=1e-5, atol=1e-5)

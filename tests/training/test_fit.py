@@ -1,0 +1,172 @@
+"""The training loop: learning, validation split, reproducibility, NaN, resume, Ctrl-C."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import gpunet as gn
+from gpunet.training import batches as batch_mod
+from gpunet.training.data import split_validation
+from tests.helpers import host
+
+
+def blobs(n: int = 600, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """Three Gaussian blobs in 4-D: easy to separate, quick to train."""
+    rng = np.random.default_rng(seed)
+    y = rng.integers(0, 3, n)
+    centers = np.array([[2, 0, 0, 1], [0, 2, 0, -1], [0, 0, 2, 0]], np.float32)
+    x = centers[y] + rng.normal(scale=0.5, size=(n, 4)).astype(np.float32)
+    return x.astype(np.float32), y
+
+
+def small_model(device: str = "cpu", lr: float = 0.05) -> gn.Sequential:
+    L = gn.layers
+    model = gn.Sequential([L.Dense(4, 16), L.ReLU(), L.Dense(16, 3)], device=device)
+    model.compile(loss="crossentropy", optimizer=gn.optimizers.SGD(lr=lr, momentum=0.9),
+                  metrics=["accuracy"])
+    return model
+
+
+def test_fit_learns_and_reports_history(device):
+    x, y = blobs()
+    model = small_model(device)
+    hist = model.fit(x, y, epochs=5, batch_size=32, validation_split=0.2, verbose=0)
+    for key in ("loss", "accuracy", "val_loss", "val_accuracy", "seconds", "images_per_second"):
+        assert len(hist.history[key]) == 5, key
+    assert hist.history["loss"][-1] < hist.history["loss"][0]
+    assert hist.history["val_accuracy"][-1] > 0.9
+    result = model.evaluate(x, y)
+    assert set(result) == {"loss", "accuracy"} and result["accuracy"] > 0.9
+    pred = model.predict(x[:10])
+    assert isinstance(pred, np.ndarray) and pred.shape == (10, 3)
+
+
+def test_no_validation_unless_asked():
+    x, y = blobs(100)
+    hist = small_model().fit(x, y, epochs=1, verbose=0)
+    assert "val_loss" not in hist.history
+
+
+def test_validation_split_takes_the_last_fraction_and_refuses_empty_sides():
+    x = np.arange(10, dtype=np.float32).reshape(10, 1)
+    y = np.arange(10)
+    xt, yt, xv, yv = split_validation(x, y, 0.3)
+    assert yt.tolist() == list(range(7)) and yv.tolist() == [7, 8, 9]
+    with pytest.raises(ValueError, match="validation_split=0.05 of 10 samples leaves 10"):
+        split_validation(x, y, 0.05)
+    with pytest.raises(ValueError, match=r"validation_split must be in \(0, 1\)"):
+        split_validation(x, y, 1.0)
+
+
+def test_same_seed_gives_identical_history_on_cpu():
+    x, y = blobs()
+    runs = []
+    for _ in range(2):
+        gn.seed(3)
+        model = small_model()
+        model.layers.insert(2, gn.layers.Dropout(0.2))  # masks come from the seeded RNG too
+        model._place()
+        hist = model.fit(x, y, epochs=3, batch_size=16, validation_split=0.1, verbose=0)
+        runs.append(({k: v for k, v in hist.history.items()
+                      if k not in ("seconds", "images_per_second")}, host(model.flat_params)))
+    assert runs[0][0] == runs[1][0]
+    np.testing.assert_array_equal(runs[0][1], runs[1][1])
+
+
+def test_bad_inputs_are_clear_errors():
+    model = small_model()
+    x, y = blobs(50)
+    with pytest.raises(ValueError, match="same length"):
+        model.fit(x, y[:10], verbose=0)
+    with pytest.raises(ValueError, match=r"labels must be in \[0, 3\).*\[0, 7\]"):
+        model.fit(x, np.where(y == 2, 7, y), verbose=0)
+    with pytest.raises(ValueError, match=r"samples must have shape \(4,\).*got \(5,\)"):
+        model.fit(np.zeros((50, 5), np.float32), y, verbose=0)
+    bad = x.copy()
+    bad[3, 1] = np.nan
+    with pytest.raises(ValueError, match="NaN or inf"):
+        model.fit(bad, y, verbose=0)
+    with pytest.raises(RuntimeError, match="compile"):
+        gn.Sequential([gn.layers.Dense(4, 3)], device="cpu").fit(x, y, verbose=0)
+
+
+def test_diverging_loss_is_reported_not_trained_on():
+    x, y = blobs(200)
+    x = x * 1e30
+    model = small_model(lr=1e10)
+    with pytest.raises(FloatingPointError, match=r"epoch 1, batch \d+"):
+        model.fit(x, y, epochs=3, batch_size=20, verbose=0)
+    model = small_model(lr=1e10)
+    stopper = gn.callbacks.TerminateOnNaN()
+    hist = model.fit(x, y, epochs=3, batch_size=20, verbose=0, callbacks=[stopper])
+    assert "epoch" in stopper.message and "batch" in stopper.message
+    assert len(hist.epoch) <= 1
+
+
+def _run(tmp_path, epochs, resume=None, interrupt_at=None, seed=5):
+    x, y = blobs(300)
+    gn.seed(seed)
+    model = small_model()
+    cbs = [gn.callbacks.EarlyStopping(monitor="val_loss", patience=50,
+                                      restore_best_weights=False)]
+    if interrupt_at is not None:
+        class Interrupt(gn.callbacks.Callback):
+            def on_batch_end(self, batch, logs=None):
+                if self._epoch == interrupt_at and batch == 2:
+                    raise KeyboardInterrupt
+
+            def on_epoch_begin(self, epoch, logs=None):
+                self._epoch = epoch
+
+        cbs = cbs + [Interrupt()]
+    hist = model.fit(x, y, epochs=epochs, batch_size=32, validation_split=0.2, verbose=0,
+                     callbacks=cbs[:1] if resume else cbs, checkpoint=tmp_path / "ck.npz",
+                     resume=resume)
+    return model, hist
+
+
+def test_ctrl_c_keeps_a_resumable_checkpoint_and_resume_is_exact(tmp_path):
+    straight, h1 = _run(tmp_path / "a", epochs=5)
+    _, h2 = _run(tmp_path / "b", epochs=5, interrupt_at=3)
+    assert h2.stop_reason.startswith("interrupted") and len(h2.epoch) == 3
+    resumed, h3 = _run(tmp_path / "b", epochs=5, resume=tmp_path / "b" / "ck.npz", seed=99)
+    np.testing.assert_array_equal(host(resumed.flat_params), host(straight.flat_params))
+    assert h3.history["val_loss"] == h1.history["val_loss"]
+
+
+def test_resume_refuses_a_different_model(tmp_path):
+    _run(tmp_path, epochs=1)
+    L = gn.layers
+    other = gn.Sequential([L.Dense(4, 8), L.ReLU(), L.Dense(8, 3)], device="cpu")
+    other.compile(optimizer=gn.optimizers.SGD(lr=0.1, momentum=0.9))
+    x, y = blobs(50)
+    with pytest.raises(ValueError, match="architecture differs"):
+        other.fit(x, y, epochs=2, verbose=0, resume=tmp_path / "ck.npz",
+                  callbacks=[gn.callbacks.EarlyStopping(patience=50)])
+
+
+def test_host_batches_cover_every_sample_once():
+    x = np.arange(10, dtype=np.float32).reshape(10, 1)
+    y = np.arange(10)
+    order = np.random.default_rng(0).permutation(10)
+    got = [yb for _, yb in batch_mod.HostBatches(x, y, 4).epoch(order)]
+    assert [len(b) for b in got] == [4, 4, 2]
+    assert sorted(np.concatenate(got).tolist()) == list(range(10))
+
+
+@pytest.mark.gpu
+def test_device_stream_matches_host_batches():
+    if not gn.gpu_available():
+        pytest.skip("no usable GPU: " + gn.backend.gpu_status()[1])
+    cp = gn.backend._import_cupy()
+    rng = np.random.default_rng(1)
+    x = rng.random((1000, 7), dtype=np.float32)
+    y = rng.integers(0, 5, 1000).astype(np.int32)
+    order = rng.permutation(1000)
+    stream = batch_mod.DeviceStream(x, y, 128, cp)
+    for _ in range(2):  # the second epoch reuses the double buffers
+        host_b = list(batch_mod.HostBatches(x, y, 128).epoch(order))
+        for (xd, yd), (xh, yh) in zip(stream.epoch(order), host_b, strict=True):
+            np.testing.assert_array_equal(xd.get(), xh)
+            np.testing.assert_array_equal(yd.get(), yh)
