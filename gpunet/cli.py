@@ -9,6 +9,7 @@ import argparse
 import json
 import sys
 import time
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -40,19 +41,23 @@ def build_parser() -> argparse.ArgumentParser:
       help="'auto' (MNIST: the full 60k if present or downloadable, else the bundled 5k), "
            "'full', '5k' (MNIST's bundled 5,000 real digits) or a number N "
            "(the training set is shuffled with --seed first)")
-    a("--epochs", type=_positive_int, default=30)
+    a("--epochs", type=_positive_int, default=60, help="at most this many (early stopping)")
     a("--batch-size", type=_positive_int, default=64)
     a("--optimizer", choices=("sgd", "momentum", "adagrad", "rmsprop", "adam"), default="adam")
     a("--lr", type=_positive_float, default=None, help="learning rate (default: per optimizer)")
     a("--val-split", type=float, default=0.1, help="last fraction of training data held out")
-    a("--patience", type=int, default=5, help="early-stopping patience in epochs")
+    a("--patience", type=int, default=10, help="early-stopping patience in epochs")
+    a("--reduce-lr", type=int, default=3, metavar="EPOCHS",
+      help="halve the learning rate after this many epochs without improvement (0: never)")
     a("--seed", type=int, default=0)
     a("--save", help="write the best model here (.npz)")
     a("--checkpoint", default="runs/checkpoint.npz",
       help="resumable checkpoint written after each epoch and on Ctrl-C")
     a("--resume", help="continue from a checkpoint written by --checkpoint")
-    a("--augment", action="store_true", help="random shifts and rotations, on the device")
-    a("--dropout", type=float, default=0.0)
+    a("--augment", action=argparse.BooleanOptionalAction, default=None,
+      help="random shifts (±2 px) and rotations (±10°), on the device (default: on for mnist, "
+           "whose training set is small, off for fashion-mnist)")
+    a("--dropout", type=float, default=0.2, help="dropout rate before the dense layers")
     a("--weight-decay", type=float, default=0.0, help="L2 regularisation strength")
     a("--plot", help="PNG of the loss and accuracy curves (needs matplotlib)")
     a("--json", help="write the results as JSON here")
@@ -79,8 +84,8 @@ def _check(args: argparse.Namespace) -> None:
         raise UsageError(f"--val-split must be in [0, 1), got {args.val_split}")
     if not 0 <= args.dropout < 1:
         raise UsageError(f"--dropout must be in [0, 1), got {args.dropout}")
-    if args.weight_decay < 0 or args.patience < 0:
-        raise UsageError("--weight-decay and --patience must be >= 0")
+    if args.weight_decay < 0 or args.patience < 0 or args.reduce_lr < 0:
+        raise UsageError("--weight-decay, --patience and --reduce-lr must be >= 0")
     if args.plot:
         try:
             import matplotlib  # noqa: F401
@@ -113,19 +118,28 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     gn.seed(args.seed)
     layout = "image" if args.model == "cnn" else "flat"
     data = load_data(args.dataset, args.data_dir, args.train_subset, layout, args.seed)
-    model = make_model(args)
+    with warnings.catch_warnings():  # the fallback is reported on the device line below
+        warnings.filterwarnings("ignore", message="gpunet: no usable GPU")
+        model = make_model(args)
     say = print if args.verbose else (lambda *a, **k: None)
     say(f"data: {data.description}")
-    say(f"device: {model.device}   model: {args.model} ({model.num_params:,} parameters)")
+    why = f" (no usable GPU: {backend.gpu_status()[1]})" \
+        if args.device == "auto" and model.device == "cpu" else ""
+    say(f"device: {model.device}{why}   model: {args.model} ({model.num_params:,} parameters)")
     monitor = "val_loss" if args.val_split > 0 else "loss"
     callbacks: list[Any] = [
         gn.callbacks.EarlyStopping(monitor=monitor, patience=args.patience,
                                    restore_best_weights=True),
         gn.callbacks.TerminateOnNaN(),
     ]
+    if args.reduce_lr:
+        callbacks.append(gn.callbacks.ReduceLROnPlateau(monitor=monitor, factor=0.5,
+                                                        patience=args.reduce_lr, min_lr=1e-5))
     if args.save:
         callbacks.append(gn.callbacks.ModelCheckpoint(args.save, monitor=monitor))
     augment = None
+    if args.augment is None:
+        args.augment = args.dataset == "mnist"
     if args.augment:
         from gpunet.augment import RandomShiftRotate
 
@@ -158,6 +172,9 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         from gpunet.plot import plot_history
 
         plot_history(h, args.plot)
+    if history.stop_reason.startswith("interrupted"):
+        say(f"interrupted: the best weights so far were restored; continue with --resume "
+            f"{args.resume or args.checkpoint}")
     say(f"test accuracy {100 * test['accuracy']:.2f}%   best epoch {best + 1} of "
         f"{len(run_seconds)}   {result['seconds_per_epoch']:.2f} s/epoch   "
         f"{result['images_per_second']:,.0f} images/s   device {model.device}")
@@ -165,13 +182,14 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Exit codes: 0 done, 2 a user error, 130 interrupted by Ctrl-C (checkpoint kept)."""
     try:
-        run(build_parser().parse_args(argv))
+        result = run(build_parser().parse_args(argv))
     except (UsageError, gn.DeviceError, FileNotFoundError, ValueError, FloatingPointError) as exc:
         message = " ".join(str(exc).split())  # one line, however long the explanation
         print(f"gpunet-train: error: {message}", file=sys.stderr)
         return 2
-    return 0
+    return 130 if result["stop_reason"].startswith("interrupted") else 0
 
 
 if __name__ == "__main__":

@@ -96,3 +96,44 @@ def test_fashion_mnist_short_run(shared_data, tmp_path, model):
     assert result["epochs_run"] == 2
     assert result["test_accuracy"] > 0.6, result
     assert np.isfinite(result["images_per_second"])
+
+
+@pytest.mark.slow
+def test_ctrl_c_keeps_checkpoint_and_best_weights(tmp_path):
+    import signal
+
+    ck, best = tmp_path / "ck.npz", tmp_path / "best.npz"
+    proc = subprocess.Popen(SCRIPT + ["--train-subset", "5k", "--epochs", "500", "--patience",
+                                      "500", "--checkpoint", str(ck), "--save", str(best)],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=REPO)
+    seen = []
+    for line in proc.stdout:
+        seen.append(line)
+        if line.startswith("epoch 3/500"):
+            proc.send_signal(signal.SIGINT)
+            break
+    out, err = proc.communicate(timeout=120)
+    text = "".join(seen) + out
+    assert proc.returncode == 130, text + err
+    assert "Traceback" not in err
+    assert f"--resume {ck}" in text and "test accuracy" in text
+    assert ck.is_file() and best.is_file()
+    assert not list(tmp_path.glob("*.tmp"))
+    resumed = train("--train-subset", "5k", "--epochs", "5", "--resume", str(ck),
+                    "--json", str(tmp_path / "r.json"))
+    assert resumed.returncode == 0, resumed.stderr
+    assert "epoch 1/5" not in resumed.stdout and "epoch 5/5" in resumed.stdout
+
+
+def test_plot_needs_matplotlib_or_writes_a_png(tmp_path):
+    png = tmp_path / "curves.png"
+    args = ["--train-subset", "600", "--epochs", "2", "--plot", str(png), "--checkpoint",
+            str(tmp_path / "c.npz")]
+    try:
+        import matplotlib  # noqa: F401
+    except ImportError:
+        one_line_error(train(*args), 'pip install "gpunet[plot]"')
+        return
+    proc = train(*args)
+    assert proc.returncode == 0, proc.stderr
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

@@ -39,6 +39,11 @@ def load_source(source: DataSource) -> tuple[Splits, DataSource]:
     """Read the four files of a located data set; the returned source has the sizes filled in."""
     paths = [path for _, path, _ in source.files]
     train, test = _read_split(paths[0], paths[1]), _read_split(paths[2], paths[3])
+    if source.name == "mnist-5k":
+        # The 5k files are sorted by class; a fixed shuffle makes "the last 10% for validation"
+        # (Keras's validation_split) hold every class, as it does for the official files.
+        order = np.random.default_rng(5000).permutation(len(train[0]))
+        train = (train[0][order], train[1][order])
     return (train, test), dataclasses.replace(source, n_train=len(train[0]),
                                               n_test=len(test[0]))
 
@@ -59,7 +64,8 @@ def load_mnist(data_dir: PathLike = None, subset: str | None = None,
     subset=None (or "full"): the 60,000 training images, looked for in `data_dir`,
     `$GPUNET_DATA/mnist/` and the cache, and downloaded into the cache when missing (unless
     download=False). subset="5k": 5,000 real training digits (500 per class) with the official
-    10,000 test images; these ship inside gpunet, so they never need a download.
+    10,000 test images; these ship inside gpunet, so they never need a download. The 5k files
+    are sorted by class; they are returned in a fixed shuffled order.
     Raises `DatasetUnavailableError` (listing the files to fetch and where to put them) when
     the data cannot be had, and `DatasetError` for a corrupt file.
     """

@@ -97,3 +97,10 @@ def test_package_data_globs_cover_bundled_files():
     globs = config["tool"]["setuptools"]["package-data"]["gpunet.datasets"]
     for name in BUNDLED:
         assert any(fnmatch.fnmatch(f"data/mnist/{name}", g) for g in globs), name
+
+
+def test_bundled_5k_comes_shuffled_so_a_validation_tail_has_every_class():
+    (_, y), _ = gn.datasets.load_mnist(subset="5k")
+    assert sorted(set(y[-500:].tolist())) == list(range(10))
+    (_, y2), _ = gn.datasets.load_mnist(subset="5k")
+    assert (y == y2).all()  # a fixed order, the same on every load

@@ -170,3 +170,14 @@ def test_device_stream_matches_host_batches():
         for (xd, yd), (xh, yh) in zip(stream.epoch(order), host_b, strict=True):
             np.testing.assert_array_equal(xd.get(), xh)
             np.testing.assert_array_equal(yd.get(), yh)
+
+
+def test_progress_is_one_line_per_epoch_off_a_terminal_and_silent_with_verbose_0(capsys):
+    x, y = blobs(100)
+    small_model().fit(x, y, epochs=2, verbose=0)
+    assert capsys.readouterr().out == ""
+    small_model().fit(x, y, epochs=2, verbose=1, validation_split=0.2)
+    out = capsys.readouterr()
+    lines = out.out.strip().splitlines()
+    assert len(lines) == 2 and lines[1].startswith("epoch 2/2") and "val_accuracy" in lines[1]
+    assert "batch/s" not in out.err and "it/s" not in out.err  # no bar when not a terminal
