@@ -47,6 +47,9 @@ def build_parser() -> argparse.ArgumentParser:
     a("--lr", type=_positive_float, default=None, help="learning rate (default: per optimizer)")
     a("--val-split", type=float, default=0.1, help="last fraction of training data held out")
     a("--patience", type=int, default=10, help="early-stopping patience in epochs")
+    a("--monitor", choices=("val_accuracy", "val_loss"), default="val_accuracy",
+      help="what early stopping, the LR schedule and --save watch (on the training set "
+           "when --val-split is 0)")
     a("--reduce-lr", type=int, default=3, metavar="EPOCHS",
       help="halve the learning rate after this many epochs without improvement (0: never)")
     a("--seed", type=int, default=0)
@@ -126,7 +129,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     why = f" (no usable GPU: {backend.gpu_status()[1]})" \
         if args.device == "auto" and model.device == "cpu" else ""
     say(f"device: {model.device}{why}   model: {args.model} ({model.num_params:,} parameters)")
-    monitor = "val_loss" if args.val_split > 0 else "loss"
+    monitor = args.monitor if args.val_split > 0 else args.monitor.removeprefix("val_")
     callbacks: list[Any] = [
         gn.callbacks.EarlyStopping(monitor=monitor, patience=args.patience,
                                    restore_best_weights=True),
@@ -155,7 +158,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     test = model.evaluate(data.x_test, data.y_test)
     h = history.history
     monitored = h.get(monitor, [])
-    best = int(np.argmin(monitored)) if monitored else -1
+    pick = np.argmax if monitor.endswith("accuracy") else np.argmin
+    best = int(pick(monitored)) if monitored else -1
     run_seconds = h.get("seconds", [])
     result = {
         "test_accuracy": test["accuracy"], "test_loss": test["loss"],
