@@ -93,9 +93,9 @@ def momentum_update(p: Any, g: Any, buf: Any, lr: float, momentum: float,
     if nesterov:
         np.multiply(buf, momentum, out=s2)
         s2 += gg
+        s2 *= lr
     else:
-        np.copyto(s2, buf)
-    s2 *= lr
+        np.multiply(buf, lr, out=s2)  # four whole-array passes in all
     p -= s2
 
 

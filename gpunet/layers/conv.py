@@ -15,8 +15,9 @@ class Conv2D(Layer):
 
     With K = C·kh·kw and M = H'·W'·N (the output positions of the whole batch), the forward
     pass is y(F, M) = [W | b](F, K+1) @ cols(K+1, M), cols ending in a row of ones so that the
-    bias rides along; backward is [dW | db] = (cols @ dyᵀ)ᵀ and dcols = Wᵀ @ dy followed by
-    col2im (skipped when `input_grad` is False).
+    bias rides along; backward is [dW | db] = (cols @ dyᵀ)ᵀ and dx = col2im(Wᵀ @ dy), formed a
+    few output rows at a time so that each block of columns is summed while still in the CPU
+    cache (skipped when `input_grad` is False).
     """
 
     def __init__(self, in_channels: int, out_channels: int, kernel_size: Any,
@@ -50,13 +51,12 @@ class Conv2D(Layer):
         xp = self.xp
         x = self._prepare(x, 4)
         ohw = self._out_hw(x.shape)
-        n = x.shape[0]
+        n, f = x.shape[0], self.out_channels
         padded = im.pad(im.to_chwn(x, xp), self.padding, xp)
         cols = im.im2col(padded, self.kernel, self.stride, ohw, xp)
-        wb = xp.concatenate([self.params["W"].reshape(self.out_channels, -1),
-                             self.params["b"].reshape(-1, 1)], axis=1)
-        y = wb @ cols
-        y = im.to_nchw(y.reshape(self.out_channels, *ohw, n))
+        wb = xp.concatenate([self.params["W"].reshape(f, -1), self.params["b"].reshape(-1, 1)],
+                            axis=1)
+        y = im.to_nchw((wb @ cols).reshape(f, *ohw, n))
         self._cols, self._shapes = (cols, (x.shape[2:], y.shape)) if training else (None, None)
         return y
 
@@ -67,8 +67,8 @@ class Conv2D(Layer):
         if tuple(getattr(dy, "shape", ())) != out_shape:
             raise ValueError(f"{self!r}: dy must have the output's shape {out_shape}, "
                              f"got {tuple(getattr(dy, 'shape', ()))}")
-        n, _, oh, ow = out_shape
-        d2 = im.to_chwn(backend.to_xp(dy, xp), xp, cols.dtype).reshape(self.out_channels, -1)
+        n, f, oh, ow = out_shape
+        d2 = im.to_chwn(backend.to_xp(dy, xp), xp, cols.dtype).reshape(f, -1)
         weights = self.params["W"]
         # (cols @ d2ᵀ)ᵀ rather than d2 @ colsᵀ: the same product, faster in OpenBLAS here.
         g = cols @ d2.T  # (K+1, F); its last row, from the row of ones, is db
@@ -76,10 +76,9 @@ class Conv2D(Layer):
         self.grads["b"][...] = g[-1]
         if not self.input_grad:
             return None
-        dcols = weights.reshape(self.out_channels, -1).T @ d2
         padded_hw = (h + 2 * self.padding[0], w + 2 * self.padding[1])
-        dx = im.col2im(dcols.reshape(self.in_channels, *self.kernel, oh, ow, n), padded_hw,
-                       self.stride, xp)
+        dx = im.gemm_col2im(weights.reshape(f, -1).T, d2, padded_hw, self.kernel, self.stride,
+                            (oh, ow), xp)
         return im.to_nchw(im.unpad(dx, self.padding))
 
     def output_shape(self, input_shape: tuple[int, ...]) -> tuple[int, ...]:

@@ -29,8 +29,10 @@ class HostBatches:
     def epoch(self, order: np.ndarray | None) -> Iterator[tuple[Any, Any]]:
         x, y = self.x, self.y
         if order is not None:
-            x = np.take(self.x, order, axis=0, out=self._xbuf)
-            y = np.take(self.y, order, axis=0, out=self._ybuf)
+            # mode="clip" (order is a permutation, always in range) lets NumPy gather straight
+            # into the buffer; the default mode goes through a full-size temporary
+            x = np.take(self.x, order, axis=0, out=self._xbuf, mode="clip")
+            y = np.take(self.y, order, axis=0, out=self._ybuf, mode="clip")
         for s in batch_slices(len(x), self.batch_size):
             yield x[s], y[s]
 
@@ -91,7 +93,7 @@ def _gather(src: np.ndarray, rows: np.ndarray | slice, out: np.ndarray) -> int:
         part = src[rows]
         np.copyto(out[:len(part)], part)
         return len(part)
-    np.take(src, rows, axis=0, out=out[:len(rows)])
+    np.take(src, rows, axis=0, out=out[:len(rows)], mode="clip")
     return len(rows)
 
 
