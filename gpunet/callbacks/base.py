@@ -169,6 +169,19 @@ def snapshot(model: Any) -> Any:
     return model.flat_params.copy()
 
 
+def weights_to_arrays(weights: Any) -> dict[str, np.ndarray]:
+    """`get_arrays` for a callback that keeps best weights: a host copy, or nothing."""
+    return {} if weights is None else {"best_weights": backend.to_numpy(weights).copy()}
+
+
+def weights_from_arrays(arrays: dict[str, Any] | None, model: Any) -> Any:
+    """The best weights saved by `weights_to_arrays`, on the model's device when it has one."""
+    best = (arrays or {}).get("best_weights")
+    if best is not None and model is not None:
+        best = backend.to_xp(best, model.xp)
+    return best
+
+
 def restore(model: Any, weights: Any, owner: str) -> None:
     """Write a `snapshot` (device or host array) back into the model's flat parameters."""
     if hasattr(model, "check_flat"):

@@ -8,7 +8,6 @@ from typing import Any
 
 import numpy as np
 
-from gpunet import backend
 from gpunet.callbacks.base import (
     Callback,
     Logs,
@@ -17,6 +16,8 @@ from gpunet.callbacks.base import (
     encode_float,
     restore,
     snapshot,
+    weights_from_arrays,
+    weights_to_arrays,
 )
 
 
@@ -114,9 +115,7 @@ class TerminateOnNaN(Callback):
                 "best_epoch": self.best_epoch}
 
     def get_arrays(self) -> dict[str, np.ndarray]:
-        if self.best_weights is None:
-            return {}
-        return {"best_weights": backend.to_numpy(self.best_weights).copy()}
+        return weights_to_arrays(self.best_weights)
 
     def set_state(self, state: dict[str, Any], arrays: dict[str, Any] | None = None) -> None:
         super().set_state(state, arrays)
@@ -124,7 +123,4 @@ class TerminateOnNaN(Callback):
         self.best = decode_float(state["best"])
         self.best_key = state["best_key"]
         self.best_epoch = state["best_epoch"]
-        best = (arrays or {}).get("best_weights")
-        if best is not None and self.model is not None:
-            best = backend.to_xp(best, self.model.xp)
-        self.best_weights = best
+        self.best_weights = weights_from_arrays(arrays, self.model)
