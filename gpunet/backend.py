@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import threading
 import warnings
+from collections.abc import Iterator
 from types import ModuleType
 from typing import Any
 
@@ -150,9 +152,26 @@ def seed(n: int) -> None:
         cp.random.seed(n)
 
 
+_local = threading.local()
+
+
 def rng() -> np.random.Generator:
-    """The host generator used for weight init, shuffling and CPU dropout masks."""
-    return _rng
+    """The host generator used for weight init, shuffling and CPU dropout masks (inside a
+    `stream_for` block: that block's own generator)."""
+    return getattr(_local, "rng", None) or _rng
+
+
+@contextlib.contextmanager
+def stream_for(seed: int) -> Iterator[None]:
+    """Within this block, this thread's `rng()` is a generator seeded with `seed`.
+
+    The threads that share a batch on the CPU each draw from their own stream, its seed taken
+    from the main generator in a fixed order, so a seeded run stays reproducible."""
+    _local.rng = np.random.default_rng(seed)
+    try:
+        yield
+    finally:
+        _local.rng = None
 
 
 def get_rng_state() -> dict:

@@ -154,15 +154,16 @@ class Sequential:
 
         return fit(self, x, y, epochs=epochs, batch_size=batch_size, **kwargs)
 
-    def evaluate(self, x: Any, y: Any, batch_size: int = 1024) -> dict[str, float]:
+    def evaluate(self, x: Any, y: Any, batch_size: int = 1024,
+                 workers: int | str = "auto") -> dict[str, float]:
         from gpunet.training import evaluate
 
-        return evaluate(self, x, y, batch_size=batch_size)
+        return evaluate(self, x, y, batch_size=batch_size, workers=workers)
 
-    def predict(self, x: Any, batch_size: int = 1024) -> np.ndarray:
+    def predict(self, x: Any, batch_size: int = 1024, workers: int | str = "auto") -> np.ndarray:
         from gpunet.training import predict
 
-        return predict(self, x, batch_size=batch_size)
+        return predict(self, x, batch_size=batch_size, workers=workers)
 
 
 def _guess_input(layers: list[Layer]) -> tuple[int, ...] | None:

@@ -21,6 +21,14 @@ class Layer(abc.ABC):
     it off for its first layer, whose input gradient nobody needs).
     """
 
+    # True for layers whose CPU work is mostly single-threaded NumPy (im2col, pooling): with
+    # workers="auto", a model holding one shares each batch between CPU threads (see
+    # gpunet.training.shards); a model of GEMMs is faster with a multi-threaded BLAS instead.
+    parallel_shards = False
+    # True for layers that draw from `backend.rng()` in forward (Dropout): threads sharing a
+    # batch then each get their own seeded stream, so a seeded run stays reproducible.
+    uses_rng = False
+
     def __init__(self) -> None:
         self.params: dict[str, Any] = {}
         self.grads: dict[str, Any] = {}

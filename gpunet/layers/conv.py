@@ -20,6 +20,8 @@ class Conv2D(Layer):
     cache (skipped when `input_grad` is False).
     """
 
+    parallel_shards = True
+
     def __init__(self, in_channels: int, out_channels: int, kernel_size: Any,
                  stride: Any = 1, padding: Any = 0) -> None:
         super().__init__()

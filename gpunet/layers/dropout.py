@@ -10,6 +10,8 @@ from gpunet.layers.base import Layer
 
 
 class Dropout(Layer):
+    uses_rng = True
+
     def __init__(self, rate: float) -> None:
         super().__init__()
         if not 0 <= rate < 1:

@@ -14,6 +14,8 @@ from gpunet.layers.base import Layer
 
 
 class _Pool2D(Layer):
+    parallel_shards = True
+
     def __init__(self, pool_size: Any, stride: Any = None) -> None:
         super().__init__()
         name = type(self).__name__

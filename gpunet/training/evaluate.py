@@ -8,17 +8,21 @@ import numpy as np
 
 from gpunet import backend
 from gpunet.training.data import check_xy
+from gpunet.training.shards import Shards, resolve_workers
 
 
-def evaluate_arrays(model: Any, x: np.ndarray, y: np.ndarray, batch_size: int) -> dict[str, float]:
-    """Mean loss and accuracy over checked host arrays, summed on the device, read once."""
+def evaluate_arrays(model: Any, x: np.ndarray, y: np.ndarray, batch_size: int,
+                    shards: Any = None) -> dict[str, float]:
+    """Mean loss and accuracy over checked host arrays, summed on the device, read once
+    (each batch shared between CPU threads when `shards` are given)."""
+    forward = model.forward if shards is None else shards.forward
     xp = model.xp
     loss_sum = xp.zeros((), dtype=np.float64)
     correct = xp.zeros((), dtype=np.int64)
     for i in range(0, len(x), batch_size):
         xb = xp.asarray(x[i:i + batch_size])
         yb = xp.asarray(y[i:i + batch_size])
-        out = model.forward(xb, training=False)
+        out = forward(xb, training=False)
         loss, _ = model.loss.forward(out, yb)
         loss_sum += loss * len(xb)
         if yb.ndim == 1:
@@ -28,22 +32,36 @@ def evaluate_arrays(model: Any, x: np.ndarray, y: np.ndarray, batch_size: int) -
     return {"loss": float(loss_sum) / len(x), "accuracy": int(correct) / len(x)}
 
 
-def evaluate(model: Any, x: Any, y: Any, batch_size: int = 1024) -> dict[str, float]:
+def evaluate(model: Any, x: Any, y: Any, batch_size: int = 1024,
+             workers: int | str = "auto") -> dict[str, float]:
     if model.loss is None:
         raise RuntimeError("evaluate: call model.compile(loss=...) first")
     from gpunet.training.loop import _n_outputs
 
+    n_workers = resolve_workers(model, workers, "evaluate")
     x, y = check_xy(x, y, model, _n_outputs(model), "evaluate")
-    return evaluate_arrays(model, x, y, batch_size)
+    shards = Shards.open(model, n_workers)
+    try:
+        return evaluate_arrays(model, x, y, batch_size, shards)
+    finally:
+        if shards is not None:
+            shards.close()
 
 
-def predict(model: Any, x: Any, batch_size: int = 1024) -> np.ndarray:
+def predict(model: Any, x: Any, batch_size: int = 1024, workers: int | str = "auto") -> np.ndarray:
     """Model outputs for x as a host NumPy array."""
+    n_workers = resolve_workers(model, workers, "predict")
     x = backend.to_numpy(x)
     if model.input_shape is not None and tuple(x.shape[1:]) != tuple(model.input_shape):
         raise ValueError(f"predict: x samples must have shape {tuple(model.input_shape)}, "
                          f"got {tuple(x.shape[1:])}")
-    outs = [backend.to_numpy(model.forward(model.xp.asarray(x[i:i + batch_size], np.float32),
-                                           training=False))
-            for i in range(0, len(x), batch_size)]
+    shards = Shards.open(model, n_workers)
+    forward = model.forward if shards is None else shards.forward
+    try:
+        outs = [backend.to_numpy(forward(model.xp.asarray(x[i:i + batch_size], np.float32),
+                                         training=False))
+                for i in range(0, len(x), batch_size)]
+    finally:
+        if shards is not None:
+            shards.close()
     return np.concatenate(outs) if outs else np.zeros((0,), np.float32)

@@ -18,6 +18,7 @@ from gpunet.training.batches import make_batches
 from gpunet.training.data import check_xy, split_validation
 from gpunet.training.evaluate import evaluate_arrays
 from gpunet.training.progress import Progress
+from gpunet.training.shards import Shards, resolve_workers
 
 
 @dataclass
@@ -38,18 +39,21 @@ def fit(model: Any, x: Any, y: Any, epochs: int = 1, batch_size: int = 32,
         validation_split: float = 0.0, validation_data: tuple[Any, Any] | None = None,
         shuffle: bool = True, callbacks: list[Any] | None = None, verbose: int = 1,
         augment: Any = None, checkpoint: str | os.PathLike | None = None,
-        resume: str | os.PathLike | None = None, log_every: int = 20) -> History:
+        resume: str | os.PathLike | None = None, log_every: int = 20,
+        workers: int | str = "auto") -> History:
     """Train `model` (compiled) on host arrays x, y.
 
     validation_split takes the LAST fraction of (x, y), before any shuffling (as Keras does).
     `augment(xb, xp)` may transform each training batch on the device. `checkpoint`: write a
     resumable checkpoint there after every epoch and on Ctrl-C; `resume`: continue from one.
+    `workers` (CPU): threads that share each batch ("auto": see `gpunet.training.shards`).
     """
     if model.optimizer is None or model.loss is None:
         raise RuntimeError("fit: call model.compile(loss=..., optimizer=...) first")
     for arg, value in (("epochs", epochs), ("batch_size", batch_size), ("log_every", log_every)):
         if not isinstance(value, int) or isinstance(value, bool) or value < 1:
             raise ValueError(f"fit: {arg} must be a positive int, got {value!r}")
+    n_workers = resolve_workers(model, workers, "fit")
     n_out = _n_outputs(model)
     x, y = check_xy(x, y, model, n_out, "fit")
     if validation_data is not None:
@@ -80,6 +84,7 @@ def fit(model: Any, x: Any, y: Any, epochs: int = 1, batch_size: int = 32,
     for cb in callbacks:
         cb.on_train_begin({})
     epoch = start_epoch
+    shards = Shards.open(model, n_workers)
     try:
         for epoch in range(start_epoch, epochs):
             _set_epoch(model, epoch, callbacks)
@@ -87,14 +92,14 @@ def fit(model: Any, x: Any, y: Any, epochs: int = 1, batch_size: int = 32,
             order = backend.rng().permutation(len(x)) if shuffle else None
             t0 = time.perf_counter()
             logs = _train_epoch(model, batches.epoch(order), epoch, callbacks, progress,
-                                augment, log_every)
+                                augment, log_every, shards)
             if model.xp is not np:
                 model.xp.cuda.get_current_stream().synchronize()
             seconds = time.perf_counter() - t0
             logs.update(lr=float(model.optimizer.lr), seconds=seconds,
                         images_per_second=len(x) / seconds)
             if xv is not None:
-                val = evaluate_arrays(model, xv, yv, max(batch_size, 1024))
+                val = evaluate_arrays(model, xv, yv, max(batch_size, 1024), shards)
                 logs.update(val_loss=val["loss"], val_accuracy=val["accuracy"])
             for cb in callbacks:
                 cb.on_epoch_end(epoch, logs)
@@ -111,6 +116,9 @@ def fit(model: Any, x: Any, y: Any, epochs: int = 1, batch_size: int = 32,
             where = f"; resumable checkpoint (epoch {len(history.epoch)}) at {checkpoint}" \
                 if checkpoint is not None and history.epoch else ""
             print(f"\ntraining interrupted during epoch {epoch + 1}{where}", flush=True)
+    finally:
+        if shards is not None:
+            shards.close()
     for cb in callbacks:
         cb.on_train_end({})
     nonfinite = getattr(model, "_nonfinite", None)
@@ -136,7 +144,7 @@ def _set_epoch(model: Any, epoch: int, callbacks: list[Any]) -> None:
 
 
 def _train_epoch(model: Any, batches: Any, epoch: int, callbacks: list[Any], progress: Progress,
-                 augment: Any, log_every: int) -> dict[str, float]:
+                 augment: Any, log_every: int, shards: Shards | None) -> dict[str, float]:
     xp = model.xp
     loss_fn, opt = model.loss, model.optimizer
     params, grads = [model.flat_params], [model.flat_grads]
@@ -147,8 +155,11 @@ def _train_epoch(model: Any, batches: Any, epoch: int, callbacks: list[Any], pro
     for b, (xb, yb) in enumerate(batches):
         if augment is not None:
             xb = augment(xb, xp)
-        out = model.forward(xb, training=True)
-        loss, grad = loss_fn.forward(out, yb)
+        if shards is None:
+            out = model.forward(xb, training=True)
+            loss, grad = loss_fn.forward(out, yb)
+        else:  # forward, loss and backward, the batch shared between CPU threads
+            out, loss = shards.train_step(xb, yb)
         if xp is np and not math.isfinite(float(loss)):  # free on the CPU: stop before the step
             model._nonfinite = (f"the loss became {float(loss)} in epoch {epoch + 1}, batch "
                                 f"{b + 1} (training diverged: lower the learning rate or check "
@@ -157,7 +168,8 @@ def _train_epoch(model: Any, batches: Any, epoch: int, callbacks: list[Any], pro
             for cb in callbacks:
                 cb.on_batch_end(b, {"loss": float(loss)})
             break
-        model.backward(grad)
+        if shards is None:
+            model.backward(grad)
         opt.step(params, grads)
         n = len(xb)
         loss_sum += loss * n
