@@ -58,7 +58,7 @@ class Conv2D(Layer):
         cols = im.im2col(padded, self.kernel, self.stride, ohw, xp)
         wb = xp.concatenate([self.params["W"].reshape(f, -1), self.params["b"].reshape(-1, 1)],
                             axis=1)
-        y = im.to_nchw((wb @ cols).reshape(f, *ohw, n))
+        y = im.to_nchw(im.weights_at_cols(wb, cols, xp).reshape(f, *ohw, n))
         self._cols, self._shapes = (cols, (x.shape[2:], y.shape)) if training else (None, None)
         return y
 
@@ -72,8 +72,7 @@ class Conv2D(Layer):
         n, f, oh, ow = out_shape
         d2 = im.to_chwn(backend.to_xp(dy, xp), xp, cols.dtype).reshape(f, -1)
         weights = self.params["W"]
-        # (cols @ d2ᵀ)ᵀ rather than d2 @ colsᵀ: the same product, faster in OpenBLAS here.
-        g = cols @ d2.T  # (K+1, F); its last row, from the row of ones, is db
+        g = im.cols_at_grad(cols, d2, xp)  # (K+1, F); its last row, from the ones, is db
         self.grads["W"][...] = g[:-1].T.reshape(weights.shape)
         self.grads["b"][...] = g[-1]
         if not self.input_grad:
