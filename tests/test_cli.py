@@ -40,6 +40,8 @@ def one_line_error(proc: subprocess.CompletedProcess, *fragments: str) -> None:
     (["--train-subset", "5k", "--dataset", "fashion-mnist"], "MNIST only"),
     (["--resume", "/nonexistent/ck.npz"], "--resume"),
     (["--bogus"], "unrecognized arguments"),
+    (["--workers", "0"], "--workers: must be 'auto' or a positive integer, got 0"),
+    (["--workers", "two"], "--workers: must be 'auto' or a positive integer, got two"),
 ])
 def test_bad_arguments_exit_2_with_one_line(args, fragment):
     one_line_error(train(*args), fragment)
@@ -85,12 +87,13 @@ def test_mnist_5k_mlp_end_to_end(tmp_path):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("model", ["mlp", "cnn"])
-def test_fashion_mnist_short_run(shared_data, tmp_path, model):
+@pytest.mark.parametrize("model,workers", [("mlp", "auto"), ("cnn", "auto"), ("mlp", "2"),
+                                           ("cnn", "1")])
+def test_fashion_mnist_short_run(shared_data, tmp_path, model, workers):
     out = tmp_path / "r.json"
     proc = train("--dataset", "fashion-mnist", "--model", model, "--train-subset", "3000",
                  "--epochs", "2", "--json", str(out), "--checkpoint", str(tmp_path / "c.npz"),
-                 env={"GPUNET_DATA": str(shared_data)})
+                 "--workers", workers, env={"GPUNET_DATA": str(shared_data)})
     assert proc.returncode == 0, proc.stderr
     result = json.loads(out.read_text())
     assert result["epochs_run"] == 2
