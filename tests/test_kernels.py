@@ -143,10 +143,14 @@ class InterpretedKernel:
         InterpretedKernel.built.append(name.removeprefix("gpunet_"))
 
     def __call__(self, *args):
+        # As CuPy: all inputs, then either no outputs or all of them, as arrays (never None).
+        if len(args) not in (len(self.ins), len(self.ins) + len(self.outs)):
+            raise TypeError(f"Wrong number of arguments for {self.code.co_filename!r}")
+        if any(a is None for a in args):
+            raise TypeError("Unsupported type <class 'NoneType'>")
         ins, outs = list(args[:len(self.ins)]), list(args[len(self.ins):])
-        outs += [None] * (len(self.outs) - len(outs))
         dtype = ins[0].dtype
-        outs = [np.empty_like(ins[0]) if o is None else o for o in outs]
+        outs = outs or [np.empty_like(ins[0]) for _ in self.outs]
         ns = {"np": np, "sqrt": np.sqrt, "exp": np.exp,
               "T": lambda x: np.asarray(x).astype(dtype)}
         ns.update(zip(self.ins + self.outs, ins + outs, strict=True))

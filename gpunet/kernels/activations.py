@@ -12,10 +12,16 @@ from gpunet.backend import is_gpu_array
 from gpunet.kernels._registry import elementwise
 
 
+def _launch(kernel: Any, *args: Any, out: Any = None) -> Any:
+    """Run an ElementwiseKernel; CuPy takes either no output argument or an array, not None."""
+    return kernel(*args) if out is None else kernel(*args, out)
+
+
 def sigmoid_forward(z: Any, out: Any = None) -> Any:
     """a = σ(z) = 1 / (1 + exp(-z))."""
     if is_gpu_array(z):
-        return elementwise("sigmoid_fwd", "T z", "T a", "a = T(1) / (T(1) + exp(-z))")(z, out)
+        kernel = elementwise("sigmoid_fwd", "T z", "T a", "a = T(1) / (T(1) + exp(-z))")
+        return _launch(kernel, z, out=out)
     out = np.negative(z, out=out)
     np.exp(out, out=out)
     out += 1
@@ -26,7 +32,7 @@ def sigmoid_backward(dy: Any, a: Any, out: Any = None) -> Any:
     """Fused δ = ∇ₐC ⊙ σ′(z), with σ′(z) = a(1 − a) computed from the stored output a."""
     if is_gpu_array(dy):
         kernel = elementwise("sigmoid_bwd", "T dy, T a", "T dx", "dx = dy * a * (T(1) - a)")
-        return kernel(dy, a, out)
+        return _launch(kernel, dy, a, out=out)
     out = np.subtract(1, a, out=out)
     out *= a
     out *= dy
@@ -36,7 +42,8 @@ def sigmoid_backward(dy: Any, a: Any, out: Any = None) -> Any:
 def relu_backward(dy: Any, x: Any, out: Any = None) -> Any:
     """dx = dy where x > 0, else 0 (x may be the input or the output of the ReLU)."""
     if is_gpu_array(dy):
-        return elementwise("relu_bwd", "T dy, T x", "T dx", "dx = x > T(0) ? dy : T(0)")(dy, x, out)
+        kernel = elementwise("relu_bwd", "T dy, T x", "T dx", "dx = x > T(0) ? dy : T(0)")
+        return _launch(kernel, dy, x, out=out)
     return np.multiply(dy, x > 0, out=out)
 
 
@@ -45,7 +52,7 @@ def leaky_relu_backward(dy: Any, x: Any, alpha: float, out: Any = None) -> Any:
     if is_gpu_array(dy):
         kernel = elementwise("leaky_relu_bwd", "T dy, T x, T alpha", "T dx",
                              "dx = x > T(0) ? dy : alpha * dy")
-        return kernel(dy, x, dy.dtype.type(alpha), out)
+        return _launch(kernel, dy, x, dy.dtype.type(alpha), out=out)
     slope = np.where(x > 0, dy.dtype.type(1), dy.dtype.type(alpha))
     return np.multiply(dy, slope, out=out)
 
@@ -53,7 +60,8 @@ def leaky_relu_backward(dy: Any, x: Any, alpha: float, out: Any = None) -> Any:
 def tanh_backward(dy: Any, a: Any, out: Any = None) -> Any:
     """dx = dy ⊙ (1 − a²), with a = tanh(z) the stored output."""
     if is_gpu_array(dy):
-        return elementwise("tanh_bwd", "T dy, T a", "T dx", "dx = dy * (T(1) - a * a)")(dy, a, out)
+        kernel = elementwise("tanh_bwd", "T dy, T a", "T dx", "dx = dy * (T(1) - a * a)")
+        return _launch(kernel, dy, a, out=out)
     out = np.multiply(a, a, out=out)
     np.subtract(1, out, out=out)
     out *= dy

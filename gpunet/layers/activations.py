@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from gpunet import kernels
+from gpunet import backend, kernels
 from gpunet.layers.base import Layer
 
 
@@ -19,6 +19,10 @@ class _Activation(Layer):
         ndim = getattr(x, "ndim", 2)
         return self._prepare(x, ndim if ndim in (2, 4) else 2)
 
+    def _dy(self, dy: Any) -> Any:
+        """dy on this layer's backend (the kernels pick CPU or GPU by dy's type)."""
+        return backend.to_xp(dy, self.xp)
+
     def _clear_cache(self) -> None:
         self._saved_array = None
 
@@ -30,7 +34,7 @@ class ReLU(_Activation):
         return y
 
     def backward(self, dy: Any) -> Any:
-        return kernels.relu_backward(dy, self._saved(self._saved_array, "output"))
+        return kernels.relu_backward(self._dy(dy), self._saved(self._saved_array, "output"))
 
 
 class LeakyReLU(_Activation):
@@ -46,7 +50,7 @@ class LeakyReLU(_Activation):
         return self.xp.where(x > 0, x, x * x.dtype.type(self.alpha))
 
     def backward(self, dy: Any) -> Any:
-        return kernels.leaky_relu_backward(dy, self._saved(self._saved_array), self.alpha)
+        return kernels.leaky_relu_backward(self._dy(dy), self._saved(self._saved_array), self.alpha)
 
     def get_config(self) -> dict[str, Any]:
         return {"alpha": self.alpha}
@@ -59,7 +63,7 @@ class Sigmoid(_Activation):
         return y
 
     def backward(self, dy: Any) -> Any:
-        return kernels.sigmoid_backward(dy, self._saved(self._saved_array, "output"))
+        return kernels.sigmoid_backward(self._dy(dy), self._saved(self._saved_array, "output"))
 
 
 class Tanh(_Activation):
@@ -69,7 +73,7 @@ class Tanh(_Activation):
         return y
 
     def backward(self, dy: Any) -> Any:
-        return kernels.tanh_backward(dy, self._saved(self._saved_array, "output"))
+        return kernels.tanh_backward(self._dy(dy), self._saved(self._saved_array, "output"))
 
 
 class Softmax(_Activation):
@@ -85,4 +89,5 @@ class Softmax(_Activation):
 
     def backward(self, dy: Any) -> Any:
         y = self._saved(self._saved_array, "output")
+        dy = self._dy(dy)
         return y * (dy - (dy * y).sum(axis=1, keepdims=True))

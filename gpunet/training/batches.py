@@ -44,12 +44,15 @@ class DeviceStream:
         import cupyx
 
         self.x, self.y, self.batch_size, self.cp = x, y, batch_size, cp
-        shape_x = (batch_size, *x.shape[1:])
+        shape_x, shape_y = (batch_size, *x.shape[1:]), (batch_size, *y.shape[1:])
         self._pin_x = [cupyx.empty_pinned(shape_x, x.dtype) for _ in range(2)]
-        self._pin_y = [cupyx.empty_pinned((batch_size,), y.dtype) for _ in range(2)]
+        self._pin_y = [cupyx.empty_pinned(shape_y, y.dtype) for _ in range(2)]
         self._dev_x = [cp.empty(shape_x, x.dtype) for _ in range(2)]
-        self._dev_y = [cp.empty((batch_size,), y.dtype) for _ in range(2)]
+        self._dev_y = [cp.empty(shape_y, y.dtype) for _ in range(2)]
         self._copy_stream = cp.cuda.Stream(non_blocking=True)
+        # The device buffers may reuse pool memory that queued compute work still reads: the
+        # first copies wait for everything queued on the compute stream so far.
+        self._copy_stream.wait_event(cp.cuda.get_current_stream().record())
         self._copied = [None, None]   # event: the copy into slot k has finished
         self._consumed = [None, None]  # event: compute has finished reading slot k
 
@@ -64,7 +67,7 @@ class DeviceStream:
             stream.wait_event(self._consumed[k])  # GPU-side: compute is done with slot k
         self._dev_x[k][:n].set(self._pin_x[k][:n], stream=stream)
         self._dev_y[k][:n].set(self._pin_y[k][:n], stream=stream)
-        self._copied[k] = self.cp.cuda.Event()
+        self._copied[k] = self.cp.cuda.Event(disable_timing=True)
         self._copied[k].record(stream)
         return n
 
@@ -74,17 +77,20 @@ class DeviceStream:
         slices = batch_slices(n_total, self.batch_size)
         rows = [order[s] if order is not None else s for s in slices]
         sizes = [0, 0]
-        if rows:
-            sizes[0] = self._start_copy(0, rows[0])
-        for i in range(len(rows)):
-            k = i % 2
-            if i + 1 < len(rows):
-                sizes[1 - k] = self._start_copy(1 - k, rows[i + 1])
-            compute = cp.cuda.get_current_stream()
-            compute.wait_event(self._copied[k])
-            yield self._dev_x[k][:sizes[k]], self._dev_y[k][:sizes[k]]
-            self._consumed[k] = cp.cuda.Event()
-            self._consumed[k].record(compute)
+        try:
+            if rows:
+                sizes[0] = self._start_copy(0, rows[0])
+            for i in range(len(rows)):
+                k = i % 2
+                if i + 1 < len(rows):
+                    sizes[1 - k] = self._start_copy(1 - k, rows[i + 1])
+                compute = cp.cuda.get_current_stream()
+                compute.wait_event(self._copied[k])
+                yield self._dev_x[k][:sizes[k]], self._dev_y[k][:sizes[k]]
+                self._consumed[k] = cp.cuda.Event(disable_timing=True)
+                self._consumed[k].record(compute)
+        finally:  # also when training stops mid-epoch: no copy may outlive its buffers
+            self._copy_stream.synchronize()
 
 
 def _gather(src: np.ndarray, rows: np.ndarray | slice, out: np.ndarray) -> int:

@@ -90,6 +90,9 @@ def fit(model: Any, x: Any, y: Any, epochs: int = 1, batch_size: int = 32,
             _set_epoch(model, epoch, callbacks)
             progress.start_epoch(epoch, n_batches)
             order = backend.rng().permutation(len(x)) if shuffle else None
+            if model.xp is not np:  # GPU dropout and augmentation draw from CuPy's generator:
+                # seed it from the host one, whose state checkpoints keep, so resume replays it
+                model.xp.random.seed(int(backend.rng().integers(2**63)))
             t0 = time.perf_counter()
             logs = _train_epoch(model, batches.epoch(order), epoch, callbacks, progress,
                                 augment, log_every, shards)

@@ -16,7 +16,9 @@ from bench import common
 
 
 class _Memory:
-    """Peak memory: host RSS on the CPU, CuPy memory-pool bytes in use on the GPU."""
+    """Peak memory: host RSS on the CPU; on the GPU the CuPy memory pool's size, which only
+    grows (freed blocks stay cached), so it is the high-water mark of the bytes in use, also
+    inside a step where sampling between steps cannot see."""
 
     def __init__(self, xp: Any) -> None:
         self.xp = xp
@@ -31,9 +33,10 @@ class _Memory:
     def report(self) -> dict[str, Any]:
         if self.pool:
             self.sample()
-            return {"kind": "gpu_pool", "peak_bytes": self.peak_used,
-                    "pool_total_bytes": self.pool.total_bytes(),
-                    "train_bytes": self.peak_used - self.base}
+            peak = max(self.peak_used, self.pool.total_bytes())
+            return {"kind": "gpu_pool", "peak_bytes": peak,
+                    "in_use_between_steps_bytes": self.peak_used,
+                    "train_bytes": peak - self.base}
         peak = common.peak_rss()
         return {"kind": "rss", "peak_bytes": peak, "train_bytes": peak - self.base}
 
