@@ -54,8 +54,8 @@ def build_parser() -> argparse.ArgumentParser:
       help="halve the learning rate after this many epochs without improvement (0: never)")
     a("--workers", type=_workers, default="auto",
       help="CPU threads that share each batch, each with a single-threaded BLAS (default "
-           "'auto': as many as BLAS threads for the cnn, 1 for the mlp, which is faster with a "
-           "multi-threaded BLAS); ignored on the GPU")
+           "'auto': for the cnn as many as BLAS threads, at most one per 32 images of a batch; "
+           "1 for the mlp, which is faster with a multi-threaded BLAS); ignored on the GPU")
     a("--seed", type=int, default=0)
     a("--save", help="write the best model here (.npz)")
     a("--checkpoint", default="runs/checkpoint.npz",

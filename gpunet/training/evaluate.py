@@ -38,7 +38,7 @@ def evaluate(model: Any, x: Any, y: Any, batch_size: int = 1024,
         raise RuntimeError("evaluate: call model.compile(loss=...) first")
     from gpunet.training.loop import _n_outputs
 
-    n_workers = resolve_workers(model, workers, "evaluate")
+    n_workers = resolve_workers(model, workers, "evaluate", batch_size)
     x, y = check_xy(x, y, model, _n_outputs(model), "evaluate")
     shards = Shards.open(model, n_workers)
     try:
@@ -50,7 +50,7 @@ def evaluate(model: Any, x: Any, y: Any, batch_size: int = 1024,
 
 def predict(model: Any, x: Any, batch_size: int = 1024, workers: int | str = "auto") -> np.ndarray:
     """Model outputs for x as a host NumPy array."""
-    n_workers = resolve_workers(model, workers, "predict")
+    n_workers = resolve_workers(model, workers, "predict", batch_size)
     x = backend.to_numpy(x)
     if model.input_shape is not None and tuple(x.shape[1:]) != tuple(model.input_shape):
         raise ValueError(f"predict: x samples must have shape {tuple(model.input_shape)}, "

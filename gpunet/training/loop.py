@@ -53,7 +53,7 @@ def fit(model: Any, x: Any, y: Any, epochs: int = 1, batch_size: int = 32,
     for arg, value in (("epochs", epochs), ("batch_size", batch_size), ("log_every", log_every)):
         if not isinstance(value, int) or isinstance(value, bool) or value < 1:
             raise ValueError(f"fit: {arg} must be a positive int, got {value!r}")
-    n_workers = resolve_workers(model, workers, "fit")
+    n_workers = resolve_workers(model, workers, "fit", batch_size)
     n_out = _n_outputs(model)
     x, y = check_xy(x, y, model, n_out, "fit")
     if validation_data is not None:

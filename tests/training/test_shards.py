@@ -116,9 +116,13 @@ def test_evaluate_and_predict_with_workers_match_one_worker():
 
 def test_auto_shards_conv_models_only():
     mlp = gn.Sequential([L.Dense(4, 3)], device="cpu")
-    assert resolve_workers(mlp, "auto", "fit") == 1
-    assert resolve_workers(small_cnn(), "auto", "fit") == blas_threads()
-    assert resolve_workers(mlp, 3, "fit") == 3
+    assert resolve_workers(mlp, "auto", "fit", 128) == 1
+    with threadpool_limits(limits=4, user_api="blas"):
+        assert blas_threads() == 4
+        assert resolve_workers(small_cnn(), "auto", "fit", 1024) == 4
+        assert resolve_workers(small_cnn(), "auto", "fit", 64) == 2  # shards of >= 32 samples
+        assert resolve_workers(small_cnn(), "auto", "fit", 40) == 1
+    assert resolve_workers(mlp, 3, "fit", 8) == 3  # an explicit count is taken as given
 
 
 @pytest.mark.parametrize("bad", [0, -1, 1.5, True, "two"])
@@ -137,7 +141,7 @@ def test_workers_on_the_gpu():
     if not usable:
         pytest.skip(f"no usable GPU: {reason}")
     model = small_cnn(device="gpu")
-    assert resolve_workers(model, "auto", "fit") == 1
+    assert resolve_workers(model, "auto", "fit", 128) == 1
     x, y = images(4)
     with pytest.raises(ValueError, match="workers=2 splits batches across CPU threads"):
         model.fit(x, y, verbose=0, workers=2)
