@@ -99,6 +99,30 @@ def im2col(a: Any, kernel: Pair, stride: Pair, ohw: Pair, xp: ModuleType) -> Any
     return cols
 
 
+# Inference keeps no columns, so they can be made a few output rows at a time and multiplied
+# while still in the CPU cache: conv2 of the cnn (K = 501) at 512 images per thread took 25 ms
+# instead of 35 ms, at 64 images 2.3 instead of 3.2 ms (one thread). Not for K <= FEW_ROWS,
+# where the blocked GEMMs below do better.
+INFER_BLOCK_BYTES = 1 << 20
+
+
+def conv_rows(a: Any, wb: Any, kernel: Pair, stride: Pair, ohw: Pair, xp: ModuleType) -> Any:
+    """wb(F, K+1) @ im2col(a) as (F, H'·W'·N), the columns made a few output rows at a time
+    (NumPy, K > FEW_ROWS); otherwise the same product in one piece."""
+    c, n = a.shape[0], a.shape[3]
+    k, (oh, ow) = c * kernel[0] * kernel[1], ohw
+    if xp.__name__ != "numpy" or k <= FEW_ROWS:
+        return weights_at_cols(wb, im2col(a, kernel, stride, ohw, xp), xp)
+    rows = max(1, min(oh, INFER_BLOCK_BYTES // ((k + 1) * ow * n * a.itemsize)))
+    y = xp.empty((wb.shape[0], oh * ow * n), dtype=a.dtype)
+    for r0 in range(0, oh, rows):
+        r = min(rows, oh - r0)
+        part = a[:, r0 * stride[0]:(r0 + r - 1) * stride[0] + kernel[0]]
+        xp.matmul(wb, im2col(part, kernel, stride, (r, ow), xp),
+                  out=y[:, r0 * ow * n:(r0 + r) * ow * n])
+    return y
+
+
 def _stride_tricks(xp: ModuleType) -> ModuleType:
     """`numpy.lib.stride_tricks` or `cupy.lib.stride_tricks`."""
     return importlib.import_module(f"{xp.__name__}.lib.stride_tricks")

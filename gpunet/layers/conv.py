@@ -55,11 +55,15 @@ class Conv2D(Layer):
         ohw = self._out_hw(x.shape)
         n, f = x.shape[0], self.out_channels
         padded = im.pad(im.to_chwn(x, xp), self.padding, xp)
-        cols = im.im2col(padded, self.kernel, self.stride, ohw, xp)
         wb = xp.concatenate([self.params["W"].reshape(f, -1), self.params["b"].reshape(-1, 1)],
                             axis=1)
+        if not training:  # no columns to keep: made and used a few rows at a time
+            self._cols = self._shapes = None
+            y = im.conv_rows(padded, wb, self.kernel, self.stride, ohw, xp)
+            return im.to_nchw(y.reshape(f, *ohw, n))
+        cols = im.im2col(padded, self.kernel, self.stride, ohw, xp)
         y = im.to_nchw(im.weights_at_cols(wb, cols, xp).reshape(f, *ohw, n))
-        self._cols, self._shapes = (cols, (x.shape[2:], y.shape)) if training else (None, None)
+        self._cols, self._shapes = cols, (x.shape[2:], y.shape)
         return y
 
     def backward(self, dy: Any) -> Any:

@@ -9,6 +9,7 @@ import pytest
 
 import gpunet as gn
 from gpunet.gradcheck import check_gradients
+from gpunet.layers import _im2col as im
 from tests.helpers import close, host, torch
 
 # (in_channels, out_channels, kernel_size, stride, padding, (H, W))
@@ -59,6 +60,22 @@ def test_conv_matches_torch(xp, cin, cout, k, s, p, hw):
     close(layer.grads["W"], tw.grad.numpy())
     close(layer.grads["b"], tb.grad.numpy())
     assert layer.output_shape((cin, *hw)) == tuple(ty.shape[1:])
+
+
+@pytest.mark.parametrize("cin,cout,k,s,p,hw", [*CASES, (20, 4, 5, 1, 0, (12, 12)),
+                                              (8, 3, 3, 2, 1, (11, 9))])
+@pytest.mark.parametrize("block_bytes", [1, 1 << 20])
+def test_inference_forward_matches_training_forward(xp, monkeypatch, block_bytes,
+                                                    cin, cout, k, s, p, hw):
+    # Inference makes its columns a few output rows at a time when K > FEW_ROWS (1 byte: one
+    # row per block, so stride and padding cross block edges).
+    monkeypatch.setattr(im, "INFER_BLOCK_BYTES", block_bytes)
+    rng = np.random.default_rng(3)
+    layer = _on(gn.layers.Conv2D(cin, cout, k, stride=s, padding=p), xp)
+    layer.params["b"][...] = xp.asarray(rng.normal(size=cout))
+    x = xp.asarray(rng.normal(size=(5, cin, *hw)).astype(np.float32))
+    close(layer.forward(x, training=False), layer.forward(x, training=True), rtol=1e-5,
+          atol=1e-5)
 
 
 def test_input_grad_false_returns_none_and_fills_grads_in_place(xp):
