@@ -6,6 +6,7 @@ import math
 from typing import Any
 
 from gpunet import backend
+from gpunet.layers import _conv_gemm as cg
 from gpunet.layers import _im2col as im
 from gpunet.layers.base import Layer
 
@@ -15,9 +16,9 @@ class Conv2D(Layer):
 
     With K = C·kh·kw and M = H'·W'·N (the output positions of the whole batch), the forward
     pass is y(F, M) = [W | b](F, K+1) @ cols(K+1, M), cols ending in a row of ones so that the
-    bias rides along; backward is [dW | db] = (cols @ dyᵀ)ᵀ and dx = col2im(Wᵀ @ dy), formed a
-    few output rows at a time so that each block of columns is summed while still in the CPU
-    cache (skipped when `input_grad` is False).
+    bias rides along; backward is [dW | db] = (cols @ dyᵀ)ᵀ and dx = col2im(Wᵀ @ dy) (skipped
+    when `input_grad` is False). How the products are blocked for the CPU cache, and when the
+    columns are kept from forward to backward or remade, is `_conv_gemm`'s business.
     """
 
     parallel_shards = True
@@ -37,7 +38,8 @@ class Conv2D(Layer):
         w = backend.rng().uniform(-limit, limit, (out_channels, in_channels, *self.kernel))
         self._add_param("W", w)
         self._add_param("b", self.xp.zeros(out_channels))
-        self._cols: Any = None  # (K+1, M) columns of the last training forward
+        self._cols: Any = None  # (K+1, M) columns of the last training forward, when kept
+        self._padded: Any = None  # or else its padded CHWN input, to remake them from
         self._shapes: Any = None  # its input's (H, W) and its output's (N, F, H', W')
 
     def _out_hw(self, shape: tuple[int, ...]) -> im.Pair:
@@ -57,34 +59,39 @@ class Conv2D(Layer):
         padded = im.pad(im.to_chwn(x, xp), self.padding, xp)
         wb = xp.concatenate([self.params["W"].reshape(f, -1), self.params["b"].reshape(-1, 1)],
                             axis=1)
-        if not training:  # no columns to keep: made and used a few rows at a time
-            self._cols = self._shapes = None
-            y = im.conv_rows(padded, wb, self.kernel, self.stride, ohw, xp)
-            return im.to_nchw(y.reshape(f, *ohw, n))
-        cols = im.im2col(padded, self.kernel, self.stride, ohw, xp)
-        y = im.to_nchw(im.weights_at_cols(wb, cols, xp).reshape(f, *ohw, n))
-        self._cols, self._shapes = cols, (x.shape[2:], y.shape)
+        self._clear_cache()
+        if training and not cg.by_rows(xp, wb.shape[1] - 1):  # keep the columns for backward
+            self._cols = im.im2col(padded, self.kernel, self.stride, ohw, xp)
+            y = cg.weights_at_cols(wb, self._cols, xp)
+        else:
+            y = cg.conv_rows(padded, wb, self.kernel, self.stride, ohw, xp)
+            self._padded = padded if training else None
+        y = im.to_nchw(y.reshape(f, *ohw, n))
+        self._shapes = (x.shape[2:], y.shape) if training else None
         return y
 
     def backward(self, dy: Any) -> Any:
-        cols = self._saved(self._cols)
+        (h, w), out_shape = self._saved(self._shapes)
         xp = self.xp
-        (h, w), out_shape = self._shapes
         if tuple(getattr(dy, "shape", ())) != out_shape:
             raise ValueError(f"{self!r}: dy must have the output's shape {out_shape}, "
                              f"got {tuple(getattr(dy, 'shape', ()))}")
         n, f, oh, ow = out_shape
-        d2 = im.to_chwn(backend.to_xp(dy, xp), xp, cols.dtype).reshape(f, -1)
+        d2 = im.to_chwn(backend.to_xp(dy, xp), xp, backend.floatx()).reshape(f, -1)
         weights = self.params["W"]
-        g = im.cols_at_grad(cols, d2, xp)  # (K+1, F); its last row, from the ones, is db
-        self.grads["W"][...] = g[:-1].T.reshape(weights.shape)
-        self.grads["b"][...] = g[-1]
-        if not self.input_grad:
-            return None
-        padded_hw = (h + 2 * self.padding[0], w + 2 * self.padding[1])
-        dx = im.gemm_col2im(weights.reshape(f, -1).T, d2, padded_hw, self.kernel, self.stride,
-                            (oh, ow), xp)
-        return im.to_nchw(im.unpad(dx, self.padding))
+        wt = weights.reshape(f, -1).T
+        if self._padded is not None:  # columns remade a few output rows at a time
+            g, dx = cg.conv_rows_backward(self._padded, wt, d2, self.kernel, self.stride,
+                                          (oh, ow), xp, self.input_grad)
+        else:
+            g = cg.cols_at_grad(self._cols, d2, xp)
+            dx = None
+            if self.input_grad:
+                padded_hw = (h + 2 * self.padding[0], w + 2 * self.padding[1])
+                dx = cg.gemm_col2im(wt, d2, padded_hw, self.kernel, self.stride, (oh, ow), xp)
+        self.grads["W"][...] = g[:-1].T.reshape(weights.shape)  # g is (K+1, F): its last
+        self.grads["b"][...] = g[-1]  # row, from the row of ones, is db
+        return None if dx is None else im.to_nchw(im.unpad(dx, self.padding))
 
     def output_shape(self, input_shape: tuple[int, ...]) -> tuple[int, ...]:
         if len(input_shape) != 3:
@@ -98,4 +105,4 @@ class Conv2D(Layer):
                 "padding": im.config(self.padding)}
 
     def _clear_cache(self) -> None:
-        self._cols = self._shapes = None
+        self._cols = self._padded = self._shapes = None
