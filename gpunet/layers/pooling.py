@@ -33,13 +33,16 @@ class _Pool2D(Layer):
         return im.to_chwn(x, self.xp), ohw
 
     def _grad_in(self, dy: Any) -> tuple[Any, Any]:
-        """dy as CHWN floatx, checked against the last output, and a zero CHWN dx."""
+        """dy as CHWN floatx, checked against the last output, and a CHWN dx: zero, or left
+        unset when disjoint windows tile the whole input (backward then writes every value)."""
         in_shape, out_shape = self._saved(self._shape, "input shape")
         if tuple(getattr(dy, "shape", ())) != out_shape:
             raise ValueError(f"{self!r}: dy must have the output's shape {out_shape}, "
                              f"got {tuple(getattr(dy, 'shape', ()))}")
         dy = im.to_chwn(backend.to_xp(dy, self.xp), self.xp, backend.floatx())
-        return dy, self.xp.zeros(in_shape, dtype=dy.dtype)
+        tiled = self._disjoint and self.stride == self.pool and \
+            in_shape[1:3] == (out_shape[2] * self.pool[0], out_shape[3] * self.pool[1])
+        return dy, (self.xp.empty if tiled else self.xp.zeros)(in_shape, dtype=dy.dtype)
 
     def _scatter(self, dx: Any, i: int, j: int, value: Any) -> None:
         """Write (disjoint windows) or add (overlapping ones) `value` into window (i, j)."""
@@ -97,7 +100,10 @@ class MaxPool2D(_Pool2D):
             return None
         dy, dx = self._grad_in(dy)
         for k, (i, j) in enumerate(im.offsets(self.pool)):
-            self._scatter(dx, i, j, dy * (idx == k))
+            if self._disjoint:  # one pass, straight into dx's window
+                self.xp.multiply(dy, idx == k, out=im.window(dx, i, j, dy.shape[1:3], self.stride))
+            else:
+                self._scatter(dx, i, j, dy * (idx == k))
         return im.to_nchw(dx)
 
     def _clear_cache(self) -> None:
