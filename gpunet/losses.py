@@ -17,6 +17,9 @@ class Loss(abc.ABC):
     name = "loss"
 
     def __call__(self, pred: Any, target: Any) -> tuple[float, Any]:
+        if getattr(target, "ndim", 0) == 1 and target.dtype.kind in "iu" and \
+                getattr(pred, "ndim", 0) == 2:  # labels on the GPU too: this call syncs anyway
+            _check_labels(self, target, pred, on_device=True)
         value, grad = self.forward(pred, target)
         value = float(value)
         if not math.isfinite(value):
@@ -53,14 +56,18 @@ class Loss(abc.ABC):
         return target.astype(pred.dtype, copy=False)
 
 
-def _check_labels(loss: Loss, labels: Any, pred: Any) -> Any:
+def _check_labels(loss: Loss, labels: Any, pred: Any, on_device: bool = False) -> Any:
+    """Check the labels' shape, and their range: always for host arrays, for device arrays
+    only when `on_device` (it costs a synchronisation; CuPy's indexing would wrap silently)."""
     n, k = pred.shape
     if tuple(labels.shape) != (n,):
         raise ValueError(f"{type(loss).__name__}: integer labels must have shape ({n},), "
                          f"got {tuple(labels.shape)}")
-    if isinstance(labels, np.ndarray) and labels.size and (labels.min() < 0 or labels.max() >= k):
-        raise ValueError(f"{type(loss).__name__}: labels must be in [0, {k}), got values in "
-                         f"[{labels.min()}, {labels.max()}]")
+    if (isinstance(labels, np.ndarray) or on_device) and labels.size:
+        lo, hi = int(labels.min()), int(labels.max())
+        if lo < 0 or hi >= k:
+            raise ValueError(f"{type(loss).__name__}: labels must be in [0, {k}), got values "
+                             f"in [{lo}, {hi}]")
     return labels
 
 

@@ -89,6 +89,8 @@ def test_bad_targets_are_clear_errors():
     z = np.zeros((4, 3), np.float32)
     with pytest.raises(ValueError, match=r"labels must be in \[0, 3\), got values in \[0, 5\]"):
         gn.losses.CrossEntropy()(z, np.array([0, 1, 5, 2]))
+    with pytest.raises(ValueError, match=r"labels must be in \[0, 3\), got values in \[-1, 2\]"):
+        gn.losses.MSE()(z, np.array([0, -1, 1, 2]))
     with pytest.raises(ValueError, match=r"integer labels must have shape \(4,\), got \(3,\)"):
         gn.losses.CrossEntropy()(z, np.array([0, 1, 2]))
     with pytest.raises(ValueError, match=r"MSE: target must have the shape of pred \(4, 3\)"):
@@ -97,3 +99,11 @@ def test_bad_targets_are_clear_errors():
         gn.losses.CrossEntropy()(np.zeros(3, np.float32), np.array([0]))
     with pytest.raises(ValueError, match="loss: expected"):
         gn.losses.get("hinge")
+
+
+def test_labels_out_of_range_on_the_device_are_an_error_not_a_wrapped_index(xp):
+    # CuPy wraps out-of-range indices where NumPy raises: calling a loss checks on both.
+    z = xp.zeros((4, 3), dtype=np.float32)
+    for loss in (gn.losses.CrossEntropy(), gn.losses.MSE(), gn.losses.BinaryCrossEntropy()):
+        with pytest.raises(ValueError, match=r"labels must be in \[0, 3\), got values in \[0, 3\]"):
+            loss(z, xp.asarray(np.array([0, 1, 3, 2])))
