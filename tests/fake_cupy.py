@@ -1,13 +1,20 @@
-"""A stand-in for the parts of CuPy that `DeviceStream` uses, strict about stream order.
+"""A NumPy-backed stand-in for CuPy, to run gpunet's GPU code paths where no GPU exists.
 
-Copies issued on a non-blocking stream are only queued, and run as late as CUDA would allow:
-when an event recorded after them is waited on or synchronised, or the stream is. A copy reads
-its pinned source when it runs, not when it is issued, so a protocol that reuses a pinned buffer
-too early, or computes on a batch before waiting for its copy, yields wrong batches here.
+Streams: copies issued on a non-blocking stream are only queued, and run as late as CUDA would
+allow: when an event recorded after them is waited on or synchronised, or the stream is. A copy
+reads its pinned source when it runs, not when it is issued, so a protocol that reuses a pinned
+buffer too early, or computes on a batch before waiting for its copy, yields wrong batches.
+
+Arrays (`gpu_module`): `DeviceArray` is NumPy memory that, as CuPy's arrays, refuses to be
+mixed with host arrays in ufuncs and array functions (TypeError), gives 0-d arrays rather than
+scalars from reductions, and is copied to the host only by `get()`. Kernels are interpreted
+from their CUDA source (tests/kernels/interpreted.py).
 """
 
 from __future__ import annotations
 
+import sys
+import types
 from types import SimpleNamespace
 from typing import Any
 
@@ -78,6 +85,101 @@ class DeviceArray(np.ndarray):
 
     def get(self) -> np.ndarray:
         return np.array(self.view(np.ndarray))
+
+    def __array_ufunc__(self, ufunc: Any, method: str, *inputs: Any, **kwargs: Any) -> Any:
+        if "out" in kwargs:
+            kwargs["out"] = tuple(_unwrap(o, ufunc.__name__) for o in kwargs["out"])
+        args = [_unwrap(a, ufunc.__name__) for a in inputs]
+        return _wrap(getattr(ufunc, method)(*args, **kwargs))
+
+    def __array_function__(self, func: Any, types: Any, args: Any, kwargs: Any) -> Any:
+        return _device_function(func)(*args, **kwargs)
+
+
+def _unwrap(a: Any, where: str) -> Any:
+    """A DeviceArray's memory as a plain ndarray; a host array is refused, as CuPy does."""
+    if isinstance(a, DeviceArray):
+        return a.view(np.ndarray)
+    if isinstance(a, np.ndarray) and a.ndim > 0:
+        raise TypeError(f"{where}: Unsupported type {type(a)} (a host array mixed with device "
+                        "arrays)")
+    if isinstance(a, (list, tuple)):
+        return type(a)(_unwrap(x, where) for x in a)
+    return a
+
+
+def _wrap(r: Any) -> Any:
+    if isinstance(r, tuple):
+        return tuple(_wrap(x) for x in r)
+    if isinstance(r, np.ndarray) and not isinstance(r, DeviceArray):
+        return r.view(DeviceArray)
+    if isinstance(r, np.generic):  # CuPy reductions give 0-d device arrays, not scalars
+        return np.asarray(r).view(DeviceArray)
+    return r
+
+
+def _device_function(func: Any) -> Any:
+    """`func` over device arrays only, its array results device arrays."""
+    def call(*args: Any, **kwargs: Any) -> Any:
+        name = getattr(func, "__name__", "function")
+        args = tuple(_unwrap(a, name) for a in args)
+        kwargs = {k: _unwrap(v, name) for k, v in kwargs.items()}
+        return _wrap(func(*args, **kwargs))
+    return call
+
+
+def _asarray(a: Any, dtype: Any = None) -> DeviceArray:
+    """cupy.asarray: a device array is returned as is (or cast); host data is copied over."""
+    if isinstance(a, DeviceArray):
+        return a if dtype is None or a.dtype == dtype else a.astype(dtype)
+    return np.array(a, dtype=dtype).view(DeviceArray)
+
+
+class _Random:
+    """cupy.random: seed, random / random_sample(size, dtype)."""
+
+    def __init__(self) -> None:
+        self._gen = np.random.default_rng(0)
+
+    def seed(self, seed: int | None = None) -> None:
+        self._gen = np.random.default_rng(seed)
+
+    def random_sample(self, size: Any = None, dtype: Any = np.float64) -> DeviceArray:
+        return np.asarray(self._gen.random(size, dtype=dtype)).view(DeviceArray)
+
+    random = random_sample
+
+
+class _Cupy(types.ModuleType):
+    """The `cupy` namespace: NumPy's functions on device arrays, plus CuPy's own parts."""
+
+    def __getattr__(self, name: str) -> Any:
+        obj = getattr(np, name)
+        return obj if isinstance(obj, type) or not callable(obj) else _device_function(obj)
+
+
+def gpu_module() -> tuple[Any, Any]:
+    """(cupy, cupyx) stand-ins, registered in sys.modules under "fakecupy" (gpunet imports
+    `<name>.lib.stride_tricks`); the caller restores sys.modules."""
+    from tests.kernels.interpreted import InterpretedKernel
+
+    cp = _Cupy("fakecupy")
+    cp.ndarray = DeviceArray
+    cp.cuda = SimpleNamespace(Stream=Stream, Event=Event, get_current_stream=lambda: NULL,
+                              runtime=SimpleNamespace(getDeviceCount=lambda: 1))
+    cp.random = _Random()
+    cp.ElementwiseKernel = InterpretedKernel
+    cp.asarray = _asarray
+    tricks = types.ModuleType("fakecupy.lib.stride_tricks")
+    tricks.as_strided = lambda x, shape=None, strides=None: np.lib.stride_tricks.as_strided(
+        _unwrap(x, "as_strided"), shape=shape, strides=strides).view(DeviceArray)
+    cp.lib = types.ModuleType("fakecupy.lib")
+    cp.lib.stride_tricks = tricks
+    for name, mod in (("fakecupy", cp), ("fakecupy.lib", cp.lib),
+                      ("fakecupy.lib.stride_tricks", tricks)):
+        sys.modules[name] = mod
+    _, cupyx = module()
+    return cp, cupyx
 
 
 def module() -> tuple[Any, Any]:

@@ -38,7 +38,7 @@ class InterpretedKernel:
         dtype = ins[0].dtype
         outs = outs or [np.empty_like(ins[0]) for _ in self.outs]
         ns = {"np": np, "sqrt": np.sqrt, "exp": np.exp,
-              "T": lambda x: np.asarray(x).astype(dtype)}
+              "T": lambda x: x.astype(dtype) if isinstance(x, np.ndarray) else dtype.type(x)}
         ns.update(zip(self.ins + self.outs, ins + outs, strict=True))
         exec(self.code, ns)
         for name, out in zip(self.outs, outs, strict=True):
