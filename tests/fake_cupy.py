@@ -168,6 +168,8 @@ def gpu_module() -> tuple[Any, Any]:
     cp.cuda = SimpleNamespace(Stream=Stream, Event=Event, get_current_stream=lambda: NULL,
                               runtime=SimpleNamespace(getDeviceCount=lambda: 1))
     cp.random = _Random()
+    pool = SimpleNamespace(used_bytes=lambda: 0, total_bytes=lambda: 0)  # nothing is measured
+    cp.get_default_memory_pool = lambda: pool
     cp.ElementwiseKernel = InterpretedKernel
     cp.asarray = _asarray
     tricks = types.ModuleType("fakecupy.lib.stride_tricks")

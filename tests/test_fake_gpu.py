@@ -14,6 +14,7 @@ import gpunet as gn
 from gpunet import backend
 from gpunet.kernels import _registry
 from tests import fake_cupy
+from tests.conftest import REPO
 from tests.helpers import host
 
 L = gn.layers
@@ -122,3 +123,22 @@ def test_save_on_the_gpu_path_and_load_on_the_cpu(fake_gpu, tmp_path):
     model.save(tmp_path / "m.npz")
     loaded = gn.load_model(tmp_path / "m.npz", device="cpu")
     np.testing.assert_allclose(loaded.predict(x), model.predict(x), rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("model", ["mlp", "cnn"])
+def test_the_gpu_benchmark_worker_runs_on_the_gpu_path(fake_gpu, shared_data, monkeypatch,
+                                                       model):
+    """`scripts/benchmark.py --device gpu`'s gpunet side (timing is meaningless here)."""
+    if not (shared_data / "fashion-mnist").is_dir():
+        pytest.skip("Fashion-MNIST not found")
+    monkeypatch.syspath_prepend(str(REPO / "scripts"))
+    from bench import gpunet_side
+
+    spec = {"model": model, "device": "gpu", "seed": 0, "data_dir": str(shared_data),
+            "n_train": 256, "n_test": 100, "batch_size": 64, "warmup": 1, "epochs": 1,
+            "infer_repeats": 1, "gemm_n": 64, "gemm_repeats": 1}
+    for variant in ("fit", "preloaded"):
+        result = gpunet_side.train({**spec, "variant": variant})
+        assert len(result["epoch_s"]) == 1 and np.isfinite(result["loss"])
+        assert result["memory"]["kind"] == "gpu_pool"
+    assert gpunet_side.gemm(spec)["gflops"] > 0
