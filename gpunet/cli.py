@@ -18,6 +18,7 @@ import numpy as np
 import gpunet as gn
 from gpunet import backend
 from gpunet.cli_data import load_data
+from gpunet.training.shards import resolve_workers
 
 
 class _Parser(argparse.ArgumentParser):
@@ -140,7 +141,11 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     say(f"data: {data.description}")
     why = f" (no usable GPU: {backend.gpu_status()[1]})" \
         if args.device == "auto" and model.device == "cpu" else ""
-    say(f"device: {model.device}{why}   model: {args.model} ({model.num_params:,} parameters)")
+    workers = args.workers if model.device == "cpu" else "auto"
+    n_workers = resolve_workers(model, workers, "--workers", args.batch_size)
+    threads = f", {n_workers} threads share each batch" if n_workers > 1 else ""
+    say(f"device: {model.device}{why}{threads}   model: {args.model} "
+        f"({model.num_params:,} parameters)")
     monitor = args.monitor if args.val_split > 0 else args.monitor.removeprefix("val_")
     callbacks: list[Any] = [
         gn.callbacks.EarlyStopping(monitor=monitor, patience=args.patience,
@@ -159,7 +164,6 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         from gpunet.augment import RandomShiftRotate
 
         augment = RandomShiftRotate(max_shift=2, max_degrees=10)
-    workers = args.workers if model.device == "cpu" else "auto"
     t0 = time.perf_counter()
     history = model.fit(data.x_train, data.y_train, epochs=args.epochs,
                         batch_size=args.batch_size, validation_split=args.val_split,

@@ -98,6 +98,9 @@ def test_fashion_mnist_short_run(shared_data, tmp_path, model, workers):
     result = json.loads(out.read_text())
     assert result["epochs_run"] == 2
     assert result["test_accuracy"] > 0.6, result
+    shared = "threads share each batch" in proc.stdout  # the device line says so
+    assert shared == (workers == "2" or (workers == "auto" and model == "cnn"
+                                         and gn.training.shards.blas_threads() > 1))
     assert np.isfinite(result["images_per_second"])
 
 
