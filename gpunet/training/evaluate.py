@@ -40,7 +40,7 @@ def evaluate(model: Any, x: Any, y: Any, batch_size: int = 1024,
 
     n_workers = resolve_workers(model, workers, "evaluate", batch_size)
     x, y = check_xy(x, y, model, _n_outputs(model), "evaluate")
-    shards = Shards.open(model, n_workers)
+    shards = Shards.open(model, n_workers, training=False)
     try:
         return evaluate_arrays(model, x, y, batch_size, shards)
     finally:
@@ -55,7 +55,7 @@ def predict(model: Any, x: Any, batch_size: int = 1024, workers: int | str = "au
     if model.input_shape is not None and tuple(x.shape[1:]) != tuple(model.input_shape):
         raise ValueError(f"predict: x samples must have shape {tuple(model.input_shape)}, "
                          f"got {tuple(x.shape[1:])}")
-    shards = Shards.open(model, n_workers)
+    shards = Shards.open(model, n_workers, training=False)
     forward = model.forward if shards is None else shards.forward
     try:
         outs = [backend.to_numpy(forward(model.xp.asarray(x[i:i + batch_size], np.float32),

@@ -8,9 +8,11 @@ in threads keep every core on useful work: the cnn's step at batch 128 on 2 core
 19–28 ms to 14–15 ms (see docs/benchmarks.md).
 
 A replica shares the model's parameter arrays (views of `flat_params`, so one optimizer step
-updates all) and owns its caches and a gradient buffer laid out like `flat_grads`; after
-backward the replicas' gradients are added into the model's. Each shard's loss gradient is
-scaled by its share of the batch, so the sum is the gradient of the batch mean.
+updates all) and owns its caches and, for training, a gradient buffer laid out like
+`flat_grads`; after backward the replicas' gradients are added into the model's. Each shard's
+loss gradient is scaled by its share of the batch, so the sum is the gradient of the batch
+mean. A layer that changed its own state in forward (beyond what backward needs, say running
+statistics) would see only its shard: gpunet's layers do not; pass workers=1 for one that does.
 """
 
 from __future__ import annotations
@@ -59,18 +61,22 @@ class Shards:
     """`workers` replicas of `model` (the first is the model itself) and their threads. BLAS
     runs single-threaded from creation until `close`."""
 
-    def __init__(self, model: Any, workers: int) -> None:
+    def __init__(self, model: Any, workers: int, training: bool = True) -> None:
         self.model = model
-        self.replicas = [model.layers] + [_replica(model) for _ in range(workers - 1)]
-        self.grads = [model.flat_grads] + [r.flat_grads for r in self.replicas[1:]]
+        for layer in model.layers:  # nothing pending: no stale cache gets copied
+            layer._clear_cache()
+        self.replicas = [model.layers] + [_replica(model, training) for _ in range(workers - 1)]
+        self.grads = [model.flat_grads] + [r.flat_grads for r in self.replicas[1:]] \
+            if training else []
         self._random = any(layer.uses_rng for layer in model.layers)
         self._pool = ThreadPoolExecutor(workers - 1, thread_name_prefix="gpunet-shard")
         self._blas = threadpool_limits(limits=1, user_api="blas")
 
     @classmethod
-    def open(cls, model: Any, workers: int) -> Shards | None:
-        """Shards for more than one worker, else None (the plain single-threaded path)."""
-        return cls(model, workers) if workers > 1 else None
+    def open(cls, model: Any, workers: int, training: bool = True) -> Shards | None:
+        """Shards for more than one worker, else None (the plain single-threaded path);
+        with training=False for inference only (no gradient buffers)."""
+        return cls(model, workers, training) if workers > 1 else None
 
     def close(self) -> None:
         """Wait for the threads and give BLAS its threads back."""
@@ -104,6 +110,8 @@ class Shards:
     def train_step(self, x: Any, y: Any) -> tuple[Any, Any]:
         """Forward, loss and backward of one batch; returns (output, mean loss) and leaves
         the batch's gradient in `model.flat_grads` (the optimizer step is the caller's)."""
+        if not self.grads:
+            raise RuntimeError("Shards: opened with training=False, for inference only")
         loss_fn, n = self.model.loss, len(x)
 
         def shard(layers: list[Any], a: int, b: int) -> tuple[Any, Any]:
@@ -134,14 +142,17 @@ class _Replica(list):
     flat_grads: Any = None
 
 
-def _replica(model: Any) -> _Replica:
-    """Copies of the model's layers that share its parameter arrays but own everything else."""
-    memo: dict[int, Any] = {id(p): p for layer in model.layers for p in layer.params.values()}
+def _replica(model: Any, training: bool) -> _Replica:
+    """Copies of the model's layers that share its parameter arrays but own everything else:
+    for training, gradients in their own buffer; for inference none (they stay shared, unused)."""
+    memo: dict[int, Any] = {id(a): a for layer in model.layers
+                            for a in (*layer.params.values(), *layer.grads.values())}
     layers = _Replica(copy.deepcopy(model.layers, memo))
+    if not training:
+        return layers
     layers.flat_grads = np.zeros_like(model.flat_grads)
     offset = 0
     for layer in layers:
-        layer._clear_cache()
         for k, p in layer.params.items():
             size = int(np.prod(p.shape))
             layer.grads[k] = layers.flat_grads[offset:offset + size].reshape(p.shape)

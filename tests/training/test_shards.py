@@ -68,6 +68,23 @@ def test_replicas_share_parameters_but_not_gradients():
             assert np.shares_memory(copy.grads[k], replica.flat_grads)
 
 
+def test_inference_replicas_allocate_no_gradients():
+    model = small_cnn()
+    shards = Shards(model, 3, training=False)
+    x, y = images(6)
+    try:
+        close(shards.forward(x), model.forward(x, training=False), rtol=1e-6)
+        with pytest.raises(RuntimeError, match="training=False, for inference only"):
+            shards.train_step(x, y)
+    finally:
+        shards.close()
+    for replica in shards.replicas[1:]:
+        assert replica.flat_grads is None
+        for main, copy in zip(model.layers, replica, strict=True):
+            for k in main.params:
+                assert copy.params[k] is main.params[k] and copy.grads[k] is main.grads[k]
+
+
 def test_sharded_dropout_is_reproducible_with_a_seed():
     x, y = images(16)
     grads = []
