@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from typing import Any
 
 import numpy as np
@@ -40,12 +41,8 @@ def evaluate(model: Any, x: Any, y: Any, batch_size: int = 1024,
 
     n_workers = resolve_workers(model, workers, "evaluate", batch_size)
     x, y = check_xy(x, y, model, _n_outputs(model), "evaluate")
-    shards = Shards.open(model, n_workers, training=False)
-    try:
+    with Shards.open(model, n_workers, training=False) or contextlib.nullcontext() as shards:
         return evaluate_arrays(model, x, y, batch_size, shards)
-    finally:
-        if shards is not None:
-            shards.close()
 
 
 def predict(model: Any, x: Any, batch_size: int = 1024, workers: int | str = "auto") -> np.ndarray:
@@ -55,13 +52,9 @@ def predict(model: Any, x: Any, batch_size: int = 1024, workers: int | str = "au
     if model.input_shape is not None and tuple(x.shape[1:]) != tuple(model.input_shape):
         raise ValueError(f"predict: x samples must have shape {tuple(model.input_shape)}, "
                          f"got {tuple(x.shape[1:])}")
-    shards = Shards.open(model, n_workers, training=False)
-    forward = model.forward if shards is None else shards.forward
-    try:
+    with Shards.open(model, n_workers, training=False) or contextlib.nullcontext() as shards:
+        forward = model.forward if shards is None else shards.forward
         outs = [backend.to_numpy(forward(model.xp.asarray(x[i:i + batch_size], np.float32),
                                          training=False))
                 for i in range(0, len(x), batch_size)]
-    finally:
-        if shards is not None:
-            shards.close()
     return np.concatenate(outs) if outs else np.zeros((0,), np.float32)

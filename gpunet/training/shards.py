@@ -83,6 +83,12 @@ class Shards:
         self._pool.shutdown()
         self._blas.restore_original_limits()
 
+    def __enter__(self) -> Shards:
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
+
     def _run(self, fn: Any, n: int) -> list[Any]:
         """fn(replica, start, stop) for each shard of n samples, shard 0 on this thread."""
         bounds = np.linspace(0, n, min(len(self.replicas), n) + 1).astype(int)
