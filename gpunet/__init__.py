@@ -1,6 +1,6 @@
 """gpunet: neural networks with explicit, readable backpropagation, on CuPy or NumPy."""
 
-from gpunet import backend, callbacks, datasets, gradcheck, layers, losses, optimizers
+from gpunet import backend, callbacks, datasets, gradcheck, interop, layers, losses, optimizers
 from gpunet.backend import DeviceError, gpu_available, seed
 from gpunet.model import Sequential, load_model
 
@@ -14,6 +14,7 @@ __all__ = [
     "datasets",
     "gpu_available",
     "gradcheck",
+    "interop",
     "layers",
     "load_model",
     "losses",

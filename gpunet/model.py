@@ -8,6 +8,7 @@ from typing import Any
 import numpy as np
 
 from gpunet import backend, serialization
+from gpunet.interop import dlpack
 from gpunet.layers import Layer, registry
 
 
@@ -122,7 +123,14 @@ class Sequential:
         return {f"layer{i}.{k}": p for i, layer in enumerate(self.layers)
                 for k, p in layer.params.items()}
 
+    def get_weights(self) -> dict[str, Any]:
+        """The weights by name ("layer0.W"): views of the model's own buffer, which any DLPack
+        consumer (`torch.from_dlpack`, `np.from_dlpack`) shares without a copy."""
+        return self.weights()
+
     def set_weights(self, arrays: dict[str, Any]) -> None:
+        """Copy weights in by name; NumPy, CuPy or any array with `__dlpack__` (PyTorch, JAX),
+        read in place where it already lives on the model's device."""
         for i, layer in enumerate(self.layers):
             for k, p in layer.params.items():
                 key = f"layer{i}.{k}"
@@ -131,11 +139,25 @@ class Sequential:
                 if tuple(arrays[key].shape) != tuple(p.shape):
                     raise ValueError(f"set_weights: {key} for {layer!r} expected shape "
                                      f"{tuple(p.shape)}, got {tuple(arrays[key].shape)}")
-                p[...] = backend.to_xp(arrays[key], self.xp)
+                p[...] = dlpack.to_xp(arrays[key], self.xp, f"set_weights: {key}")
 
     def save(self, path: str | os.PathLike) -> None:
-        """Write architecture (JSON) and weights to one `.npz`, atomically."""
-        serialization.write_npz(path, self.weights(), {"architecture": self.architecture()})
+        """Write architecture (JSON) and weights to one `.npz` (or `.safetensors`), atomically."""
+        meta = {"architecture": self.architecture()}
+        if str(path).endswith(".safetensors"):
+            from gpunet.interop import safetensors
+
+            safetensors.write(path, self.weights(), meta)
+        else:
+            serialization.write_npz(path, self.weights(), meta)
+
+    def export(self, path: str | os.PathLike, format: str = "onnx") -> None:
+        """Write the model for other runtimes: format "onnx" (needs `gpunet[onnx]`)."""
+        if format != "onnx":
+            raise ValueError(f"export: format must be 'onnx', got {format!r}")
+        from gpunet.interop import onnx
+
+        onnx.export(self, path)
 
     # -- training (gpunet.training) --------------------------------------------------------
     def compile(self, loss: Any = "crossentropy", optimizer: Any = "adam",
@@ -175,7 +197,12 @@ def _guess_input(layers: list[Layer]) -> tuple[int, ...] | None:
 
 def load_model(path: str | os.PathLike, device: str = "auto") -> Sequential:
     """Rebuild a model saved with `Sequential.save` (no pickle: nothing in the file can run)."""
-    arrays, meta = serialization.read_npz(path)
+    if str(path).endswith(".safetensors"):
+        from gpunet.interop import safetensors
+
+        arrays, meta = safetensors.read_model(path)  # every weight checked before building
+    else:
+        arrays, meta = serialization.read_npz(path)
     arch = meta.get("architecture")
     if not arch:
         raise ValueError(f"{path}: holds no model architecture (is it a training checkpoint?)")
