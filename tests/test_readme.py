@@ -32,7 +32,7 @@ def readme_commands():
 def test_ci_runs_the_two_first_screen_commands():
     commands = readme_commands()
     assert commands == ['pip install -e . && python scripts/train_mnist.py',
-                        'pip install -e ".[test]" && pytest']
+                        'pip install -e ".[test,interop]" && pytest']
     first_screen = README[:README.index("## In Python")]
     assert all(c in first_screen for c in commands)
     ci = (REPO / ".ci" / "run").read_text()
@@ -41,7 +41,7 @@ def test_ci_runs_the_two_first_screen_commands():
 
 @pytest.mark.slow
 def test_python_example_runs_as_written(tmp_path):
-    (example,) = blocks("python")
+    example = blocks("python")[0]  # Deploy's example: tests/interop/test_readme_deploy.py
     proc = subprocess.run([sys.executable, "-c", example], cwd=tmp_path, capture_output=True,
                           text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr
