@@ -34,7 +34,7 @@ NAMES = {v.newbyteorder("="): k for k, v in DTYPES.items()}
 def write(path: str | os.PathLike, arrays: dict[str, Any], meta: dict[str, Any]) -> Path:
     """Atomically write float arrays (host or device) and JSON-able `meta` values."""
     header: dict[str, Any] = {"__metadata__": {
-        "format": FORMAT, "version": str(VERSION), **{k: json.dumps(v) for k, v in meta.items()}}}
+        **{k: json.dumps(v) for k, v in meta.items()}, "format": FORMAT, "version": str(VERSION)}}
     blobs, offset = [], 0
     for name in sorted(arrays):
         a = np.ascontiguousarray(backend.to_numpy(arrays[name]))
