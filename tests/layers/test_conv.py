@@ -9,7 +9,7 @@ import pytest
 
 import gpunet as gn
 from gpunet.gradcheck import check_gradients
-from gpunet.layers import _conv_gemm as cg
+from gpunet.layers import _conv_blocked as cg
 from tests.helpers import close, host, torch
 
 # (in_channels, out_channels, kernel_size, stride, padding, (H, W))
