@@ -148,7 +148,7 @@ class L2Pool2D(_Pool2D):
     PyTorch's LPPool2d(norm_type=2) is the same function, computed as
     (avg_pool(x²)·kh·kw)^(1/2): equal up to float rounding. Backward: ∂y/∂x = x / y for each x
     of the window; a window of zeros (y = 0), where the norm has no derivative, passes no
-    gradient (PyTorch gives NaN there). Overlapping windows add up their gradients.
+    gradient and no NaN (as PyTorch 2.13). Overlapping windows add up their gradients.
     """
 
     def __init__(self, pool_size: Any, stride: Any = None) -> None:
