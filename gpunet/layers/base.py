@@ -107,9 +107,9 @@ class Layer(abc.ABC):
         return value
 
     def _check_dy(self, dy: Any, expected: tuple[int, ...]) -> Any:
-        """dy on this layer's backend as floatx, once checked to have the shape of the last
-        forward's output: a wrong-sized dy is a ValueError naming the layer and both shapes,
-        not a NumPy broadcast or matmul error further down (a tuple comparison per call)."""
+        """dy on this layer's backend as floatx, after checking that it has the shape of the
+        last forward's output: a wrong-sized dy is a ValueError naming the layer and both
+        shapes, not a NumPy broadcast or matmul error further down (a tuple comparison)."""
         if not hasattr(dy, "shape"):
             dy = np.asarray(dy)
         if tuple(dy.shape) != tuple(expected):
