@@ -1,6 +1,14 @@
 """Losses. `value, grad = loss(pred, target)`: the mean loss over the batch (a float) and
 dC/d(pred). `loss.forward` returns the value as a 0-d device array instead, so that a training
-loop can accumulate it without a host↔device synchronisation per batch."""
+loop can accumulate it without a host↔device synchronisation per batch.
+
+Backpropagation starts here. The gradient is ∇ₐC of BP1, δᴸ = ∇ₐC ⊙ σ′(zᴸ): the output
+activation's backward multiplies it by σ′ (`layers.Sigmoid.backward`). CrossEntropy, on logits,
+returns δᴸ itself (softmax and the loss fused). The batch mean's 1/n lives here, in the
+gradient: every δ below carries it, so the layers' sums over the batch (BP3, BP4) are already
+the mean's gradients and the optimizer applies them as they are (Nielsen divides by the
+mini-batch size in his update instead). See docs/backprop.md.
+"""
 
 from __future__ import annotations
 
@@ -80,7 +88,7 @@ class MSE(Loss):
         xp, pred, target = self._inputs(pred, target)
         diff = pred - self._dense_target(xp, pred, target)
         n = pred.shape[0]
-        return (diff * diff).sum() / (2 * n), diff / pred.dtype.type(n)
+        return (diff * diff).sum() / (2 * n), diff / pred.dtype.type(n)  # ∇ₐC of BP1, with 1/n
 
 
 class BinaryCrossEntropy(Loss):
@@ -98,6 +106,7 @@ class BinaryCrossEntropy(Loss):
         a = xp.clip(pred, self.eps, 1 - self.eps)
         n = pred.shape[0]
         value = -(y * xp.log(a) + (1 - y) * xp.log1p(-a)).sum() / n
+        # ∇ₐC of BP1 with its 1/n; a Sigmoid's σ′ = a(1 − a) then cancels: δᴸ = (a − y)/n
         return value, (a - y) / (a * (1 - a) * n)
 
 
@@ -126,8 +135,8 @@ class CrossEntropy(Loss):
             y = self._dense_target(xp, z, target)
             value = ((logsum[:, 0] * y.sum(axis=1)).sum() - (shifted * y).sum()) / n
             prob -= y
-        prob /= z.dtype.type(n)
-        return value, prob
+        prob /= z.dtype.type(n)  # the batch mean's 1/n
+        return value, prob  # BP1 with the softmax fused in: δᴸ = ∂C/∂z = (softmax(z) − y)/n
 
 
 LOSSES = {"mse": MSE, "binary_crossentropy": BinaryCrossEntropy, "crossentropy": CrossEntropy}

@@ -1,5 +1,6 @@
 """Fused elementwise kernels: a CuPy ElementwiseKernel on the GPU, the same formula in NumPy on
-the CPU. Each kernel object is created once per process (CuPy then caches the compiled binary)."""
+the CPU (activations: the ⊙σ′ step of backpropagation; optim: parameter updates; pooling: L2
+pooling). Each kernel object is created once per process (CuPy then caches the compiled binary)."""
 
 from gpunet.kernels.activations import (
     leaky_relu_backward,
@@ -15,10 +16,14 @@ from gpunet.kernels.optim import (
     rmsprop_update,
     sgd_update,
 )
+from gpunet.kernels.pooling import l2pool_add_grad, l2pool_add_square, l2pool_scale
 
 __all__ = [
     "adagrad_update",
     "adam_update",
+    "l2pool_add_grad",
+    "l2pool_add_square",
+    "l2pool_scale",
     "leaky_relu_backward",
     "momentum_update",
     "relu_backward",

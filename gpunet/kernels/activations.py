@@ -1,5 +1,10 @@
 """Activation kernels. Each function takes an optional `out` and dispatches on the array type:
 CuPy arrays run one fused ElementwiseKernel, NumPy arrays the twin formula with in-place ufuncs.
+
+The backward kernels are the ⊙σ′(z) step of backpropagation, dx = dy ⊙ σ′(z): with dy = ∇ₐC
+from the loss it is BP1, δᴸ = ∇ₐC ⊙ σ′(zᴸ); with dy = (wˡ⁺¹)ᵀδˡ⁺¹ from the Dense layer above it
+completes BP2, δˡ = ((wˡ⁺¹)ᵀδˡ⁺¹) ⊙ σ′(zˡ). σ′ is computed from what forward kept (the output
+a, or the input), in the CUDA source and in its NumPy twin alike.
 """
 
 from __future__ import annotations
@@ -29,18 +34,18 @@ def sigmoid_forward(z: Any, out: Any = None) -> Any:
 
 
 def sigmoid_backward(dy: Any, a: Any, out: Any = None) -> Any:
-    """Fused δ = ∇ₐC ⊙ σ′(z), with σ′(z) = a(1 − a) computed from the stored output a."""
+    """BP1 / BP2's ⊙σ′: δ = dy ⊙ σ′(z), with σ′(z) = a(1 − a) from the stored output a."""
     if is_gpu_array(dy):
         kernel = elementwise("sigmoid_bwd", "T dy, T a", "T dx", "dx = dy * a * (T(1) - a)")
         return _launch(kernel, dy, a, out=out)
-    out = np.subtract(1, a, out=out)
+    out = np.subtract(1, a, out=out)  # the twin: (1 − a), ·a makes σ′, ⊙ dy makes δ
     out *= a
     out *= dy
     return out
 
 
 def relu_backward(dy: Any, x: Any, out: Any = None) -> Any:
-    """dx = dy where x > 0, else 0 (x may be the input or the output of the ReLU)."""
+    """⊙σ′ for ReLU: dx = dy where x > 0, else 0 (x may be the ReLU's input or output)."""
     if is_gpu_array(dy):
         kernel = elementwise("relu_bwd", "T dy, T x", "T dx", "dx = x > T(0) ? dy : T(0)")
         return _launch(kernel, dy, x, out=out)
@@ -48,7 +53,7 @@ def relu_backward(dy: Any, x: Any, out: Any = None) -> Any:
 
 
 def leaky_relu_backward(dy: Any, x: Any, alpha: float, out: Any = None) -> Any:
-    """dx = dy where x > 0, else alpha·dy."""
+    """⊙σ′ for LeakyReLU: dx = dy where x > 0, else alpha·dy."""
     if is_gpu_array(dy):
         kernel = elementwise("leaky_relu_bwd", "T dy, T x, T alpha", "T dx",
                              "dx = x > T(0) ? dy : alpha * dy")
@@ -58,7 +63,7 @@ def leaky_relu_backward(dy: Any, x: Any, alpha: float, out: Any = None) -> Any:
 
 
 def tanh_backward(dy: Any, a: Any, out: Any = None) -> Any:
-    """dx = dy ⊙ (1 − a²), with a = tanh(z) the stored output."""
+    """⊙σ′ for tanh: dx = dy ⊙ (1 − a²), with a = tanh(z) the stored output."""
     if is_gpu_array(dy):
         kernel = elementwise("tanh_bwd", "T dy, T a", "T dx", "dx = dy * (T(1) - a * a)")
         return _launch(kernel, dy, a, out=out)

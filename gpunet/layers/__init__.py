@@ -5,7 +5,7 @@ from gpunet.layers.base import Layer
 from gpunet.layers.conv import Conv2D
 from gpunet.layers.dense import Dense
 from gpunet.layers.dropout import Dropout
-from gpunet.layers.pooling import AvgPool2D, MaxPool2D
+from gpunet.layers.pooling import AvgPool2D, L2Pool2D, MaxPool2D
 from gpunet.layers.reshape import Flatten
 
 __all__ = [
@@ -14,6 +14,7 @@ __all__ = [
     "Dense",
     "Dropout",
     "Flatten",
+    "L2Pool2D",
     "Layer",
     "LeakyReLU",
     "MaxPool2D",

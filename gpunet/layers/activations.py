@@ -1,10 +1,15 @@
-"""Activation layers. Backward passes run the fused kernels of `gpunet.kernels`."""
+"""Activation layers: a = σ(z) elementwise. Backward is the ⊙σ′(z) step of backpropagation,
+run by the fused kernels of `gpunet.kernels.activations`:
+
+- at the output layer it completes BP1, δᴸ = ∇ₐC ⊙ σ′(zᴸ), with ∇ₐC from the loss;
+- below it completes BP2, δˡ = ((wˡ⁺¹)ᵀδˡ⁺¹) ⊙ σ′(zˡ), with (wˡ⁺¹)ᵀδˡ⁺¹ from Dense.backward.
+"""
 
 from __future__ import annotations
 
 from typing import Any
 
-from gpunet import backend, kernels
+from gpunet import kernels
 from gpunet.layers.base import Layer
 
 
@@ -19,9 +24,10 @@ class _Activation(Layer):
         ndim = getattr(x, "ndim", 2)
         return self._prepare(x, ndim if ndim in (2, 4) else 2)
 
-    def _dy(self, dy: Any) -> Any:
-        """dy on this layer's backend (the kernels pick CPU or GPU by dy's type)."""
-        return backend.to_xp(dy, self.xp)
+    def _dy(self, dy: Any, saved: Any) -> Any:
+        """dy on this layer's backend, checked against the saved array's shape (the kernels
+        pick CPU or GPU by dy's type)."""
+        return self._check_dy(dy, saved.shape)
 
     def _clear_cache(self) -> None:
         self._saved_array = None
@@ -34,7 +40,8 @@ class ReLU(_Activation):
         return y
 
     def backward(self, dy: Any) -> Any:
-        return kernels.relu_backward(self._dy(dy), self._saved(self._saved_array, "output"))
+        y = self._saved(self._saved_array, "output")
+        return kernels.relu_backward(self._dy(dy, y), y)  # ⊙σ′: σ′ = 1 where y > 0, else 0
 
 
 class LeakyReLU(_Activation):
@@ -50,7 +57,8 @@ class LeakyReLU(_Activation):
         return self.xp.where(x > 0, x, x * x.dtype.type(self.alpha))
 
     def backward(self, dy: Any) -> Any:
-        return kernels.leaky_relu_backward(self._dy(dy), self._saved(self._saved_array), self.alpha)
+        x = self._saved(self._saved_array)
+        return kernels.leaky_relu_backward(self._dy(dy, x), x, self.alpha)  # ⊙σ′: 1 or alpha
 
     def get_config(self) -> dict[str, Any]:
         return {"alpha": self.alpha}
@@ -63,7 +71,8 @@ class Sigmoid(_Activation):
         return y
 
     def backward(self, dy: Any) -> Any:
-        return kernels.sigmoid_backward(self._dy(dy), self._saved(self._saved_array, "output"))
+        a = self._saved(self._saved_array, "output")
+        return kernels.sigmoid_backward(self._dy(dy, a), a)  # BP1 / BP2: dy ⊙ σ′, σ′ = a(1 − a)
 
 
 class Tanh(_Activation):
@@ -73,7 +82,8 @@ class Tanh(_Activation):
         return y
 
     def backward(self, dy: Any) -> Any:
-        return kernels.tanh_backward(self._dy(dy), self._saved(self._saved_array, "output"))
+        a = self._saved(self._saved_array, "output")
+        return kernels.tanh_backward(self._dy(dy, a), a)  # ⊙σ′, σ′ = 1 − a²
 
 
 class Softmax(_Activation):
@@ -89,5 +99,6 @@ class Softmax(_Activation):
 
     def backward(self, dy: Any) -> Any:
         y = self._saved(self._saved_array, "output")
-        dy = self._dy(dy)
+        dy = self._dy(dy, y)
+        # Softmax mixes its inputs, so σ′ is a Jacobian: dx = J·dy with J = diag(y) − yyᵀ.
         return y * (dy - (dy * y).sum(axis=1, keepdims=True))

@@ -100,10 +100,26 @@ class Layer(abc.ABC):
         return {2: "(N, features)", 4: "(N, C, H, W)"}.get(ndim, "")
 
     def _saved(self, value: Any, what: str = "input") -> Any:
+        """A value kept by the last forward(training=True); RuntimeError when there was none."""
         if value is None:
             raise RuntimeError(f"{self!r}: backward called without a forward(training=True) "
                                f"before it (no saved {what})")
         return value
+
+    def _check_dy(self, dy: Any, expected: tuple[int, ...]) -> Any:
+        """dy on this layer's backend as floatx, after checking that it has the shape of the
+        last forward's output: a wrong-sized dy is a ValueError naming the layer and both
+        shapes, not a NumPy broadcast or matmul error further down (a tuple comparison)."""
+        if not hasattr(dy, "shape"):
+            dy = np.asarray(dy)
+        if tuple(dy.shape) != tuple(expected):
+            raise ValueError(f"{self!r}: dy must have the output's shape {tuple(expected)}, "
+                             f"got {tuple(dy.shape)}")
+        if backend.xp_of(dy) is not self.xp:
+            dy = backend.to_xp(dy, self.xp)
+        if dy.dtype != backend.floatx():
+            dy = dy.astype(backend.floatx())
+        return dy
 
     def __repr__(self) -> str:
         args = ", ".join(f"{k}={v!r}" for k, v in self.get_config().items())

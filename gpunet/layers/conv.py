@@ -1,27 +1,38 @@
-"""2-D convolution (cross-correlation, as in PyTorch) by im2col and one GEMM per product."""
+"""2-D convolution (cross-correlation, as in PyTorch) by im2col and one GEMM per product.
+
+The reference path, written out in `Conv2D._forward_reference` / `_backward_reference`, is the
+one CuPy runs and the one to read: with K = C·kh·kw and M = H'·W'·N (every output position of
+the whole batch) and the padded input's windows as the columns of a (K, M) matrix,
+
+    forward   y  = W·cols + b                  (F, K)·(K, M), b added to every column
+    backward  ∂C/∂W = δ·colsᵀ                  BP4: each weight meets one input per position
+              ∂C/∂b = Σ δ over positions       BP3
+              dx = col2im(Wᵀ·δ)                BP2's (wˡ⁺¹)ᵀδˡ⁺¹, summed back onto the windows
+
+where δ = ∂C/∂y laid out as (F, M). On NumPy the same products run blocked for the CPU cache
+(`_conv_blocked`, an override tested against this path); set `use_cpu_override = False` on a
+layer to run the reference there too.
+"""
 
 from __future__ import annotations
 
 import math
 from typing import Any
 
+import numpy as np
+
 from gpunet import backend
-from gpunet.layers import _conv_gemm as cg
-from gpunet.layers import _im2col as im
+from gpunet.layers import _conv_blocked
+from gpunet.layers import _windows as win
+from gpunet.layers._im2col import col2im, im2col
 from gpunet.layers.base import Layer
 
 
 class Conv2D(Layer):
-    """`W` has shape (out_channels, in_channels, kh, kw) and `b` shape (out_channels,).
-
-    With K = C·kh·kw and M = H'·W'·N (the output positions of the whole batch), the forward
-    pass is y(F, M) = [W | b](F, K+1) @ cols(K+1, M), cols ending in a row of ones so that the
-    bias rides along; backward is [dW | db] = (cols @ dyᵀ)ᵀ and dx = col2im(Wᵀ @ dy) (skipped
-    when `input_grad` is False). How the products are blocked for the CPU cache, and when the
-    columns are kept from forward to backward or remade, is `_conv_gemm`'s business.
-    """
+    """`W` has shape (out_channels, in_channels, kh, kw) and `b` shape (out_channels,)."""
 
     parallel_shards = True
+    use_cpu_override = True  # on NumPy, run `_conv_blocked` instead of the reference path
 
     def __init__(self, in_channels: int, out_channels: int, kernel_size: Any,
                  stride: Any = 1, padding: Any = 0) -> None:
@@ -30,68 +41,75 @@ class Conv2D(Layer):
             if not isinstance(value, int) or isinstance(value, bool) or value < 1:
                 raise ValueError(f"Conv2D: {arg} must be a positive int, got {value!r}")
         self.in_channels, self.out_channels = in_channels, out_channels
-        self.kernel = im.pair(kernel_size, "kernel_size", "Conv2D", 1)
-        self.stride = im.pair(stride, "stride", "Conv2D", 1)
-        self.padding = im.pair(padding, "padding", "Conv2D", 0)
+        self.kernel = win.pair(kernel_size, "kernel_size", "Conv2D", 1)
+        self.stride = win.pair(stride, "stride", "Conv2D", 1)
+        self.padding = win.pair(padding, "padding", "Conv2D", 0)
         fan_in = in_channels * self.kernel[0] * self.kernel[1]
         limit = math.sqrt(6.0 / fan_in)  # He uniform, as Dense
         w = backend.rng().uniform(-limit, limit, (out_channels, in_channels, *self.kernel))
         self._add_param("W", w)
         self._add_param("b", self.xp.zeros(out_channels))
-        self._cols: Any = None  # (K+1, M) columns of the last training forward, when kept
-        self._padded: Any = None  # or else its padded CHWN input, to remake them from
-        self._shapes: Any = None  # its input's (H, W) and its output's (N, F, H', W')
+        self._kept: Any = None  # what the last training forward kept for backward (the columns)
+        self._shapes: Any = None  # its padded CHWN input's shape and its NCHW output's shape
 
-    def _out_hw(self, shape: tuple[int, ...]) -> im.Pair:
+    def _blocked(self) -> bool:
+        """Whether this layer runs the CPU override (NumPy, unless switched off)."""
+        return self.use_cpu_override and self.xp is np
+
+    def _out_hw(self, shape: tuple[int, ...]) -> win.Pair:
         """(H', W') for an input shape (N, C, H, W) or (C, H, W); checks channels and fit."""
         if len(shape) < 3 or shape[-3] != self.in_channels:
             batch = "N, " if len(shape) == 4 else ""
             raise ValueError(f"{self!r}: expected input of shape ({batch}{self.in_channels}, "
                              f"H, W), got {tuple(shape)}")
-        return im.out_hw(self, tuple(shape[-2:]), self.kernel, self.stride, self.padding,
-                         "kernel_size", shape)
+        return win.out_hw(self, tuple(shape[-2:]), self.kernel, self.stride, self.padding,
+                          "kernel_size", shape)
 
     def forward(self, x: Any, training: bool = True) -> Any:
-        xp = self.xp
         x = self._prepare(x, 4)
         ohw = self._out_hw(x.shape)
-        n, f = x.shape[0], self.out_channels
-        padded = im.pad(im.to_chwn(x, xp), self.padding, xp)
-        wb = xp.concatenate([self.params["W"].reshape(f, -1), self.params["b"].reshape(-1, 1)],
-                            axis=1)
+        a = win.pad(win.to_chwn(x, self.xp), self.padding, self.xp)  # (C, H+2p, W+2p, N)
         self._clear_cache()
-        if training and not cg.by_rows(xp, wb.shape[1] - 1):  # keep the columns for backward
-            self._cols = im.im2col(padded, self.kernel, self.stride, ohw, xp)
-            y = cg.weights_at_cols(wb, self._cols, xp)
+        if self._blocked():
+            y = _conv_blocked.forward(self, a, ohw, training)
         else:
-            y = cg.conv_rows(padded, wb, self.kernel, self.stride, ohw, xp)
-            self._padded = padded if training else None
-        y = im.to_nchw(y.reshape(f, *ohw, n))
-        self._shapes = (x.shape[2:], y.shape) if training else None
+            y = self._forward_reference(a, ohw, training)
+        y = win.to_nchw(y.reshape(self.out_channels, *ohw, x.shape[0]))  # (F, M) → NCHW view
+        self._shapes = (a.shape, y.shape) if training else None
+        return y
+
+    def _forward_reference(self, a: Any, ohw: win.Pair, training: bool) -> Any:
+        """y = W·cols + b as (F, M), keeping the columns for backward when training."""
+        cols = im2col(a, self.kernel, self.stride, ohw, self.xp)  # (K, M)
+        y = self.params["W"].reshape(self.out_channels, -1) @ cols  # (F, K)·(K, M)
+        y += self.params["b"][:, None]
+        self._kept = cols if training else None
         return y
 
     def backward(self, dy: Any) -> Any:
-        (h, w), out_shape = self._saved(self._shapes)
-        xp = self.xp
-        if tuple(getattr(dy, "shape", ())) != out_shape:
-            raise ValueError(f"{self!r}: dy must have the output's shape {out_shape}, "
-                             f"got {tuple(getattr(dy, 'shape', ()))}")
-        n, f, oh, ow = out_shape
-        d2 = im.to_chwn(backend.to_xp(dy, xp), xp, backend.floatx()).reshape(f, -1)
-        weights = self.params["W"]
-        wt = weights.reshape(f, -1).T
-        if self._padded is not None:  # columns remade a few output rows at a time
-            g, dx = cg.conv_rows_backward(self._padded, wt, d2, self.kernel, self.stride,
-                                          (oh, ow), xp, self.input_grad)
+        a_shape, out_shape = self._saved(self._shapes)
+        dy = self._check_dy(dy, out_shape)
+        f, oh, ow = out_shape[1:]
+        d = win.to_chwn(dy, self.xp).reshape(f, -1)  # δ as (F, M), columns ordered (H', W', N)
+        if self._blocked():
+            gw, gb, ga = _conv_blocked.backward(self, d, a_shape, (oh, ow))
         else:
-            g = cg.cols_at_grad(self._cols, d2, xp)
-            dx = None
-            if self.input_grad:
-                padded_hw = (h + 2 * self.padding[0], w + 2 * self.padding[1])
-                dx = cg.gemm_col2im(wt, d2, padded_hw, self.kernel, self.stride, (oh, ow), xp)
-        self.grads["W"][...] = g[:-1].T.reshape(weights.shape)  # g is (K+1, F): its last
-        self.grads["b"][...] = g[-1]  # row, from the row of ones, is db
-        return None if dx is None else im.to_nchw(im.unpad(dx, self.padding))
+            gw, gb, ga = self._backward_reference(d, a_shape, (oh, ow))
+        self.grads["W"][...] = gw.reshape(self.params["W"].shape)
+        self.grads["b"][...] = gb
+        return None if ga is None else win.to_nchw(win.unpad(ga, self.padding))
+
+    def _backward_reference(self, d: Any, a_shape: tuple[int, ...],
+                            ohw: win.Pair) -> tuple[Any, Any, Any]:
+        """(gW as (F, K), gb, gx as a padded CHWN array or None) from δ = d(F, M)."""
+        cols = self._kept  # (K, M): column m is the input window output position m saw
+        gw = d @ cols.T  # BP4: ∂C/∂W = δ·colsᵀ, summed over positions and batch
+        gb = d.sum(axis=1)  # BP3: ∂C/∂b = δ, summed over positions and batch
+        if not self.input_grad:
+            return gw, gb, None
+        w = self.params["W"].reshape(self.out_channels, -1)  # (F, K)
+        gx = col2im(w.T @ d, a_shape, self.kernel, self.stride, ohw, self.xp)  # BP2: Wᵀδ
+        return gw, gb, gx
 
     def output_shape(self, input_shape: tuple[int, ...]) -> tuple[int, ...]:
         if len(input_shape) != 3:
@@ -101,8 +119,8 @@ class Conv2D(Layer):
 
     def get_config(self) -> dict[str, Any]:
         return {"in_channels": self.in_channels, "out_channels": self.out_channels,
-                "kernel_size": im.config(self.kernel), "stride": im.config(self.stride),
-                "padding": im.config(self.padding)}
+                "kernel_size": win.config(self.kernel), "stride": win.config(self.stride),
+                "padding": win.config(self.padding)}
 
     def _clear_cache(self) -> None:
-        self._cols = self._padded = self._shapes = None
+        self._kept = self._shapes = None

@@ -1,4 +1,5 @@
-"""Dense (fully connected) layer: y = x W + b."""
+"""Dense (fully connected) layer: z = xW + b, with BP2 (its first half), BP3 and BP4 in
+`backward`."""
 
 from __future__ import annotations
 
@@ -46,12 +47,20 @@ class Dense(Layer):
         return y
 
     def backward(self, dy: Any) -> Any:
+        """Given δ = ∂C/∂z for z = xW + b (rows are samples), fill ∂C/∂W and ∂C/∂b, return ∂C/∂x.
+
+        Nielsen writes z = wa + b with column vectors; here a batch is rows and W = wᵀ, so his
+        δaᵀ reads xᵀδ and his (wˡ⁺¹)ᵀδˡ⁺¹ reads δWᵀ. δ already carries the loss's 1/n, so the
+        sums over the batch below are the batch mean's gradients (see docs/backprop.md).
+        """
         x = self._saved(self._x)
+        dy = self._check_dy(dy, (x.shape[0], self.out_features))
         xp = self.xp
-        xp.matmul(x.T, dy, out=self.grads["W"])
-        xp.sum(dy, axis=0, out=self.grads["b"])
+        xp.matmul(x.T, dy, out=self.grads["W"])  # BP4: ∂C/∂W = xᵀδ (Nielsen: ∂C/∂w = δaᵀ)
+        xp.sum(dy, axis=0, out=self.grads["b"])  # BP3: ∂C/∂b = δ, summed over the batch
         if not self.input_grad:
             return None
+        # BP2, first half: (wˡ⁺¹)ᵀδˡ⁺¹; the activation below multiplies by σ′(zˡ)
         return dy @ self.params["W"].T
 
     def output_shape(self, input_shape: tuple[int, ...]) -> tuple[int, ...]:

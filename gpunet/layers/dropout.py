@@ -18,9 +18,11 @@ class Dropout(Layer):
             raise ValueError(f"Dropout: rate must be in [0, 1), got {rate!r}")
         self.rate = float(rate)
         self._mask = None
+        self._shape: tuple[int, ...] | None = None  # the last training forward's shape
 
     def forward(self, x: Any, training: bool = True) -> Any:
         x = self._prepare(x, getattr(x, "ndim", 2))
+        self._shape = tuple(x.shape) if training else None
         if not training or self.rate == 0:
             self._mask = None
             return x
@@ -34,6 +36,7 @@ class Dropout(Layer):
         return x * self._mask
 
     def backward(self, dy: Any) -> Any:
+        dy = self._check_dy(dy, self._saved(self._shape, "input shape"))
         if self.rate == 0:
             return dy
         return dy * self._saved(self._mask, "mask")
@@ -42,4 +45,4 @@ class Dropout(Layer):
         return {"rate": self.rate}
 
     def _clear_cache(self) -> None:
-        self._mask = None
+        self._mask = self._shape = None

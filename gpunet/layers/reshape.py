@@ -17,11 +17,16 @@ class Flatten(Layer):
         x = self._prepare(x, getattr(x, "ndim", 2))
         if x.ndim < 2:
             raise ValueError(f"{self!r}: x must have a batch axis, got shape {tuple(x.shape)}")
-        self._shape = tuple(x.shape)
+        self._shape = tuple(x.shape) if training else None
         return x.reshape(x.shape[0], -1)
 
     def backward(self, dy: Any) -> Any:
-        return dy.reshape(self._saved(self._shape, "input shape"))
+        shape = self._saved(self._shape, "input shape")
+        dy = self._check_dy(dy, (shape[0], math.prod(shape[1:])))
+        return dy.reshape(shape)
+
+    def _clear_cache(self) -> None:
+        self._shape = None
 
     def output_shape(self, input_shape: tuple[int, ...]) -> tuple[int, ...]:
         return (math.prod(input_shape),)

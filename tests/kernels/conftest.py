@@ -7,7 +7,7 @@ from types import SimpleNamespace
 import pytest
 
 from gpunet import backend
-from gpunet.kernels import _registry, activations, optim
+from gpunet.kernels import _registry, activations, optim, pooling
 from tests.kernels.interpreted import InterpretedKernel
 
 
@@ -18,7 +18,7 @@ def interpreted(monkeypatch):
     monkeypatch.setattr(_registry, "_import_cupy", lambda: fake)
     monkeypatch.setattr(_registry, "_cache", {})
     monkeypatch.setattr(InterpretedKernel, "built", [])
-    for module in (activations, optim):
+    for module in (activations, optim, pooling):
         monkeypatch.setattr(module, "is_gpu_array", lambda a: True)
     return InterpretedKernel
 

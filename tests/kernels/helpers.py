@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from gpunet.kernels import activations, optim
+from gpunet.kernels import activations, optim, pooling
 
 ALPHA = 0.2
 # name -> (kernel function, number of inputs, plain reference of the inputs)
@@ -15,6 +15,20 @@ ACTIVATIONS = {
     "leaky_relu_bwd": (lambda dy, x, out=None: activations.leaky_relu_backward(dy, x, ALPHA, out),
                        2, lambda dy, x: np.where(x > 0, dy, ALPHA * dy)),
     "tanh_bwd": (activations.tanh_backward, 2, lambda dy, a: dy * (1 - a * a)),
+}
+
+
+
+def _ref_l2pool_scale(dy, y):
+    return np.divide(dy, y, out=np.zeros_like(dy), where=y > 0)
+
+
+# name -> (kernel function, number of inputs, plain reference); the accumulating kernels add
+# into their last input, in place, and return it
+POOLING = {
+    "l2pool_add_square": (pooling.l2pool_add_square, 2, lambda v, total: total + v * v),
+    "l2pool_scale": (pooling.l2pool_scale, 2, _ref_l2pool_scale),
+    "l2pool_add_grad": (pooling.l2pool_add_grad, 3, lambda g, v, dx: dx + g * v),
 }
 
 

@@ -7,7 +7,13 @@ import re
 import numpy as np
 
 from tests.helpers import host
-from tests.kernels.helpers import ACTIVATIONS, OPTIM, _activation_inputs, _optim_inputs
+from tests.kernels.helpers import (
+    ACTIVATIONS,
+    OPTIM,
+    POOLING,
+    _activation_inputs,
+    _optim_inputs,
+)
 
 _DECL = re.compile(r"^T\s+(\w+)\s*=")
 _TERNARY = re.compile(r"^(\w+)\s*=\s*(.+?)\s*\?\s*(.+?)\s*:\s*(.+)$")
@@ -40,16 +46,18 @@ class InterpretedKernel:
         ns = {"np": np, "sqrt": np.sqrt, "exp": np.exp,
               "T": lambda x: x.astype(dtype) if isinstance(x, np.ndarray) else dtype.type(x)}
         ns.update(zip(self.ins + self.outs, ins + outs, strict=True))
-        exec(self.code, ns)
+        with np.errstate(divide="ignore", invalid="ignore"):  # as CUDA: no floating traps
+            exec(self.code, ns)
         for name, out in zip(self.outs, outs, strict=True):
             out[...] = ns[name]
         return outs[0] if len(outs) == 1 else tuple(outs)
 
 
 def _run_all(to_device, kernels_for=None):
-    """Run every activation and optimizer kernel on device copies; return the host results."""
+    """Run every activation, pooling and optimizer kernel on device copies; return the host
+    results."""
     results = {}
-    for name, (fn, n, _) in ACTIVATIONS.items():
+    for name, (fn, n, _) in {**ACTIVATIONS, **POOLING}.items():
         results[name] = [host(fn(*(to_device(x) for x in _activation_inputs(n))))]
     for label, (fn, _, n_state, kw) in OPTIM.items():
         p, g, state = _optim_inputs(n_state)

@@ -9,7 +9,8 @@ import pytest
 
 import gpunet as gn
 from gpunet.gradcheck import check_gradients
-from gpunet.layers import _conv_gemm as cg
+from gpunet.layers import _conv_blocked as cg
+from gpunet.models import cnn
 from tests.helpers import close, host, torch
 
 # (in_channels, out_channels, kernel_size, stride, padding, (H, W))
@@ -26,12 +27,16 @@ CASES = [
 ]
 
 
-@pytest.fixture(params=["one row per block", "default blocks"])
-def row_blocks(request, monkeypatch):
-    """Run a test with one output row per block (so stride and padding cross block edges) and
-    with the default block size."""
-    if request.param == "one row per block":
+@pytest.fixture(params=["reference", "blocked, one row per block", "blocked"])
+def path(request, monkeypatch):
+    """Run a test on the reference path, on the blocked CPU override with one output row per
+    block (so stride and padding cross block edges), and on the override as it ships. On CuPy
+    every Conv2D runs the reference path."""
+    if request.param == "reference":
+        monkeypatch.setattr(gn.layers.Conv2D, "use_cpu_override", False)
+    elif request.param == "blocked, one row per block":
         monkeypatch.setattr(cg, "ROW_BLOCK_BYTES", 1)
+        monkeypatch.setattr(cg, "BLOCK_BYTES", 1)
 
 
 def _on(layer, xp):
@@ -39,7 +44,7 @@ def _on(layer, xp):
 
 
 @pytest.mark.parametrize("cin,cout,k,s,p,hw", CASES)
-def test_conv_gradcheck(xp, row_blocks, cin, cout, k, s, p, hw):
+def test_conv_gradcheck(xp, path, cin, cout, k, s, p, hw):
     x = xp.asarray(np.random.default_rng(0).normal(size=(2, cin, *hw)))
     layer = _on(gn.layers.Conv2D(cin, cout, k, stride=s, padding=p), xp)
     layer.params["b"][...] = xp.asarray(np.random.default_rng(1).normal(size=cout))
@@ -51,7 +56,7 @@ def test_conv_gradcheck(xp, row_blocks, cin, cout, k, s, p, hw):
 # The last one has few rows of columns (K = 26) and 2,436 columns: the blocked GEMMs, with a
 # remainder block.
 @pytest.mark.parametrize("cin,cout,k,s,p,hw", [*CASES, (1, 4, 5, 1, 0, (32, 33))])
-def test_conv_matches_torch(xp, row_blocks, cin, cout, k, s, p, hw):
+def test_conv_matches_torch(xp, path, cin, cout, k, s, p, hw):
     t = torch()
     rng = np.random.default_rng(2)
     layer = _on(gn.layers.Conv2D(cin, cout, k, stride=s, padding=p), xp)
@@ -75,7 +80,7 @@ def test_conv_matches_torch(xp, row_blocks, cin, cout, k, s, p, hw):
 
 @pytest.mark.parametrize("cin,cout,k,s,p,hw", [*CASES, (20, 4, 5, 1, 0, (12, 12)),
                                               (8, 3, 3, 2, 1, (11, 9))])
-def test_inference_forward_matches_training_forward(xp, row_blocks, cin, cout, k, s, p, hw):
+def test_inference_forward_matches_training_forward(xp, path, cin, cout, k, s, p, hw):
     rng = np.random.default_rng(3)
     layer = _on(gn.layers.Conv2D(cin, cout, k, stride=s, padding=p), xp)
     layer.params["b"][...] = xp.asarray(rng.normal(size=cout))
@@ -84,7 +89,7 @@ def test_inference_forward_matches_training_forward(xp, row_blocks, cin, cout, k
           atol=1e-5)
 
 
-def test_input_grad_false_returns_none_and_fills_grads_in_place(xp):
+def test_input_grad_false_returns_none_and_fills_grads_in_place(xp, path):
     rng = np.random.default_rng(3)
     x = xp.asarray(rng.normal(size=(2, 2, 5, 5)))
     dy = xp.asarray(rng.normal(size=(2, 3, 3, 3)))
@@ -195,3 +200,74 @@ def test_small_cnn_save_load_roundtrip(tmp_path, device):
     model.save(path)
     loaded = gn.load_model(path, device=device)
     close(loaded.forward(x, training=False), model.forward(x, training=False))
+
+
+# (in_channels, out_channels, kernel_size, stride, padding, (H, W), batch): the override's
+# few-rows branch (K ≤ FEW_ROWS; the last has enough columns for blocks of CHUNK) and its
+# rows branch (K > FEW_ROWS), with strides 1 and 2, with and without padding
+OVERRIDE_CASES = [
+    (1, 4, 3, 1, 0, (8, 8), 3),
+    (2, 3, 3, 2, 1, (9, 7), 2),
+    (3, 5, 3, 2, 0, (10, 11), 4),
+    (4, 3, 3, 2, 1, (9, 8), 3),
+    (8, 6, (3, 5), 1, (2, 1), (7, 9), 2),
+    (20, 8, 5, 2, 2, (12, 12), 5),
+    (1, 6, 5, 1, 0, (28, 28), 9),
+]
+
+
+@pytest.mark.parametrize("cin,cout,k,s,p,hw,n", OVERRIDE_CASES)
+@pytest.mark.parametrize("blocks", ["default blocks", "one row per block"])
+def test_cpu_override_matches_the_reference_path(monkeypatch, cin, cout, k, s, p, hw, n,
+                                                 blocks):
+    if blocks == "one row per block":
+        monkeypatch.setattr(cg, "ROW_BLOCK_BYTES", 1)
+        monkeypatch.setattr(cg, "BLOCK_BYTES", 1)
+    rng = np.random.default_rng(7)
+    blocked = gn.layers.Conv2D(cin, cout, k, stride=s, padding=p)
+    blocked.params["b"][...] = rng.normal(size=cout)
+    reference = gn.layers.Conv2D(cin, cout, k, stride=s, padding=p)
+    reference.params["W"][...] = blocked.params["W"]
+    reference.params["b"][...] = blocked.params["b"]
+    reference.use_cpu_override = False
+    assert blocked._blocked() and not reference._blocked()
+    x = rng.normal(size=(n, cin, *hw)).astype(np.float32)
+    close(blocked.forward(x, training=False), reference.forward(x, training=False))
+    y = blocked.forward(x)
+    close(y, reference.forward(x))
+    dy = rng.normal(size=y.shape).astype(np.float32)
+    close(blocked.backward(dy), reference.backward(dy))
+    for name in ("W", "b"):
+        close(blocked.grads[name], reference.grads[name], rtol=1e-4, atol=1e-4)
+    blocked.input_grad = reference.input_grad = False
+    blocked.forward(x)
+    reference.forward(x)
+    assert blocked.backward(dy) is None and reference.backward(dy) is None
+    close(blocked.grads["W"], reference.grads["W"], rtol=1e-4, atol=1e-4)
+
+
+def test_the_benchmark_cnn_runs_the_cpu_override(monkeypatch):
+    """The cnn of scripts/train_mnist.py and the benchmark keeps the blocked path on NumPy."""
+    def refuse(*_):
+        raise AssertionError("the reference path ran on NumPy")
+
+    monkeypatch.setattr(gn.layers.Conv2D, "_forward_reference", refuse)
+    monkeypatch.setattr(gn.layers.Conv2D, "_backward_reference", refuse)
+    model = cnn(device="cpu")
+    convs = [layer for layer in model.layers if isinstance(layer, gn.layers.Conv2D)]
+    assert len(convs) == 2 and all(layer._blocked() for layer in convs)
+    x = np.random.default_rng(8).normal(size=(4, 1, 28, 28)).astype(np.float32)
+    out = model.forward(x)
+    model.backward(gn.losses.CrossEntropy().forward(out, np.array([0, 1, 2, 3]))[1])
+    assert all(float(np.abs(layer.grads["W"]).sum()) > 0 for layer in convs)
+
+
+def test_reference_bias_gradient_is_the_sum_of_dy():
+    """BP3 written out: ∂C/∂b_f = Σ over batch and positions of dy[:, f]."""
+    layer = gn.layers.Conv2D(2, 3, 3, stride=2, padding=1)
+    layer.use_cpu_override = False
+    rng = np.random.default_rng(9)
+    y = layer.forward(rng.normal(size=(4, 2, 7, 7)).astype(np.float32))
+    dy = rng.normal(size=y.shape).astype(np.float32)
+    layer.backward(dy)
+    close(layer.grads["b"], dy.sum(axis=(0, 2, 3)))
