@@ -19,7 +19,7 @@ import numpy as np
 
 from gpunet import backend
 from gpunet.interop._files import write_atomic
-from gpunet.layers import _im2col as im
+from gpunet.layers import _windows as im
 
 OPSET = 17  # the oldest opset accepted; LpPool, Softmax(axis) and all used here are older
 INPUT, OUTPUT, BATCH = "input", "output", "batch"

@@ -11,7 +11,7 @@ import inspect
 from collections.abc import Callable
 from typing import Any
 
-from gpunet.layers import _im2col as im
+from gpunet.layers import _windows as im
 from gpunet.layers import registry
 
 Shapes = dict[str, tuple[int, ...]]
