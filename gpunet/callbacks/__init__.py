@@ -2,10 +2,10 @@
 
 from gpunet.callbacks.base import Callback
 from gpunet.callbacks.callback_list import CallbackList
-from gpunet.callbacks.checkpoint import ModelCheckpoint
 from gpunet.callbacks.csv_logger import CSVLogger
 from gpunet.callbacks.early_stopping import EarlyStopping
 from gpunet.callbacks.lr import CosineAnnealing, LearningRateScheduler, ReduceLROnPlateau
+from gpunet.callbacks.model_checkpoint import ModelCheckpoint
 from gpunet.callbacks.nan import TerminateOnNaN
 
 __all__ = [

@@ -11,7 +11,6 @@ import numpy as np
 from gpunet.callbacks.base import (
     Callback,
     Logs,
-    check_bool,
     decode_float,
     encode_float,
     restore,
@@ -19,6 +18,7 @@ from gpunet.callbacks.base import (
     weights_from_arrays,
     weights_to_arrays,
 )
+from gpunet.checks import check_bool
 
 
 class TerminateOnNaN(Callback):
