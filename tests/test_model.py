@@ -33,7 +33,7 @@ def test_params_are_views_into_the_flat_buffer():
     assert not host(dense.params["W"]).any()
     # replacing (rather than assigning into) a param is noticed and re-linked
     dense.params["b"] = np.ones(256, np.float32)
-    model.check_flat()
+    model.relink_params()
     assert host(model.flat_params).sum() == 256
 
 
@@ -85,7 +85,7 @@ def test_device_gpu_without_gpu_is_one_clear_error(monkeypatch):
     with pytest.raises(gn.DeviceError, match="device='gpu'.*CuPy is not installed"):
         contract_mlp("gpu")
     with pytest.warns(RuntimeWarning, match="falling back to NumPy"):
-        monkeypatch.setattr(gn.backend, "_warned_fallback", False)
+        monkeypatch.setattr(gn.backend._settings, "warned_fallback", False)
         assert contract_mlp("auto").device == "cpu"
 
 

@@ -32,6 +32,9 @@ class Callback:
     """No-op hooks; subclasses override the ones they need."""
 
     model: Any = None
+    # True for a callback that takes charge of a NaN/inf loss (TerminateOnNaN); without one,
+    # `fit` raises FloatingPointError when the loss stops being finite
+    handles_nonfinite: bool = False
     _resumed: bool = False  # set by set_state; keeps the next on_train_begin from resetting
 
     def __init__(self) -> None:
@@ -132,8 +135,8 @@ def decode_float(value: float | str | None) -> float | None:
 # -- weights on the device --------------------------------------------------------------------
 def snapshot(model: Any) -> Any:
     """A device copy of every weight (one contiguous array: NumPy or CuPy, like the model)."""
-    if hasattr(model, "check_flat"):
-        model.check_flat()
+    if hasattr(model, "relink_params"):
+        model.relink_params()
     return model.flat_params.copy()
 
 
@@ -152,8 +155,8 @@ def weights_from_arrays(arrays: dict[str, Any] | None, model: Any) -> Any:
 
 def restore(model: Any, weights: Any, owner: str) -> None:
     """Write a `snapshot` (device or host array) back into the model's flat parameters."""
-    if hasattr(model, "check_flat"):
-        model.check_flat()
+    if hasattr(model, "relink_params"):
+        model.relink_params()
     if tuple(weights.shape) != tuple(model.flat_params.shape):
         raise ValueError(f"{owner}: saved weights hold {weights.size} values but the model has "
                          f"{model.flat_params.size}; were they taken from another model?")

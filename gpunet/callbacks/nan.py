@@ -33,6 +33,8 @@ class TerminateOnNaN(Callback):
     `restore_best_weights=False` skips the copy.
     """
 
+    handles_nonfinite = True
+
     def __init__(self, restore_best_weights: bool = True) -> None:
         super().__init__()
         self.restore_best_weights = check_bool("TerminateOnNaN", "restore_best_weights",
