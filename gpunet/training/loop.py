@@ -17,7 +17,7 @@ from typing import Any
 
 from gpunet import backend
 from gpunet.callbacks import CallbackList, History, ProgressBar
-from gpunet.checks import check_positive_int
+from gpunet.checks import check_int, check_positive_int
 from gpunet.training.batches import make_batches
 from gpunet.training.checkpoint import load_checkpoint, save_checkpoint
 from gpunet.training.data import FitData, check_batch_size, fit_data
@@ -49,12 +49,14 @@ def fit(model: Any, x: Any, y: Any, epochs: int = 1, batch_size: int = 32,
         shuffle: bool = True, callbacks: list[Any] | None = None, verbose: int = 1,
         augment: Any = None, checkpoint: str | os.PathLike | None = None,
         resume: str | os.PathLike | None = None, log_every: int = 20,
-        workers: int | str = "auto") -> History:
+        workers: int | str = "auto", initial_epoch: int = 0) -> History:
     """Train `model` (compiled) on host arrays x, y; return its History (also `model.history`).
 
     validation_split takes the LAST fraction of (x, y), before any shuffling (as Keras does).
     `augment(xb, xp)` may transform each training batch on the device. `checkpoint`: write a
-    resumable checkpoint there after every epoch; `resume`: continue from one. `workers` (CPU):
+    resumable checkpoint there after every epoch; `resume`: continue from one (it says where);
+    else the first epoch is `initial_epoch` (as in Keras: callbacks whose state was restored with
+    `set_state` continue from there). `workers` (CPU):
     threads that share each batch ("auto": see `gpunet.training.shards`). A NaN/inf loss stops
     training and raises FloatingPointError, unless a callback handles it (TerminateOnNaN).
     """
@@ -63,7 +65,7 @@ def fit(model: Any, x: Any, y: Any, epochs: int = 1, batch_size: int = 32,
     run = _plan(model, x, y, epochs, batch_size, validation_split, validation_data, shuffle,
                 callbacks, verbose, augment, checkpoint, log_every)
     n_workers = resolve_workers(model, workers, "fit", run.batch_size)
-    start = _begin(run, resume)
+    start = _begin(run, resume, check_int("fit", "initial_epoch", initial_epoch))
     with sharded(model, n_workers) as run.runner:
         _run_epochs(run, start)
     run.callbacks.on_train_end({})
@@ -88,13 +90,12 @@ def _plan(model: Any, x: Any, y: Any, epochs: Any, batch_size: Any, validation_s
                batch_size, bool(shuffle), augment, log_every, checkpoint, verbose)
 
 
-def _begin(run: Run, resume: str | os.PathLike | None) -> int:
+def _begin(run: Run, resume: str | os.PathLike | None, start: int) -> int:
     """Reset the model's stop state, resume if asked, start the callbacks; the first epoch."""
     model = run.model
     model.relink_params()
     model.stop_training, model.stop_reason, model.nonfinite = False, "", None
     run.callbacks.set_model(model)
-    start = 0
     if resume is not None:
         meta = load_checkpoint(resume, model, run.callbacks)
         model.optimizer.to(model.xp)
