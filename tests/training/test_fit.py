@@ -248,3 +248,32 @@ def test_numpy_integers_are_ints():
     assert len(hist.epoch) == 2
     assert model.evaluate(x, y, batch_size=np.int64(8), workers=np.int16(1))["accuracy"] >= 0
     assert model.predict(x, batch_size=np.uint8(10)).shape == (64, 3)
+
+
+def test_a_callback_that_handles_nonfinite_losses_is_known_by_its_flag_not_its_name():
+    x, y = blobs(200)
+    x = x * 1e30
+
+    class Watch(gn.callbacks.Callback):
+        handles_nonfinite = True
+
+    model = small_model(lr=1e10)
+    hist = model.fit(x, y, epochs=3, batch_size=20, verbose=0, callbacks=[Watch()])
+    assert model.nonfinite.startswith("the loss became") and "that batch was not" in \
+        model.nonfinite
+    assert hist.stop_reason == model.nonfinite and len(hist.epoch) == 1
+
+
+def test_checkpoint_holds_the_callbacks_in_the_callback_lists_format(tmp_path):
+    x, y = blobs(100)
+    model = small_model()
+    model.fit(x, y, epochs=2, verbose=0, checkpoint=tmp_path / "c.npz",
+              callbacks=[gn.callbacks.EarlyStopping(patience=5, monitor="loss")])
+    arrays, meta = gn.serialization.read_npz(tmp_path / "c.npz")
+    names = [c["class"] for c in meta["callbacks"]["callbacks"]]
+    assert names == ["EarlyStopping", "History", "ProgressBar"]
+    assert meta["callbacks"]["callbacks"][1]["state"]["epoch"] == [0, 1]
+    assert arrays["callbacks/1.loss"].shape == (2,)
+    resumed = small_model()
+    hist = resumed.fit(x, y, epochs=3, verbose=0, resume=tmp_path / "c.npz")  # no EarlyStopping
+    assert hist.epoch == [0, 1, 2] and len(hist.history["loss"]) == 3
