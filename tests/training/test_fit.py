@@ -175,17 +175,6 @@ def test_host_batches_cover_every_sample_once():
     assert sorted(np.concatenate(got).tolist()) == list(range(10))
 
 
-def test_progress_is_one_line_per_epoch_off_a_terminal_and_silent_with_verbose_0(capsys):
-    x, y = blobs(100)
-    small_model().fit(x, y, epochs=2, verbose=0)
-    assert capsys.readouterr().out == ""
-    small_model().fit(x, y, epochs=2, verbose=1, validation_split=0.2)
-    out = capsys.readouterr()
-    lines = out.out.strip().splitlines()
-    assert len(lines) == 2 and lines[1].startswith("epoch 2/2") and "val_accuracy" in lines[1]
-    assert "batch/s" not in out.err and "it/s" not in out.err  # no bar when not a terminal
-
-
 def test_one_hot_targets_give_the_same_accuracy_as_labels():
     x, y = blobs(300)
     onehot = np.eye(3, dtype=np.float32)[y]
