@@ -29,7 +29,7 @@ import numpy as np
 from threadpoolctl import threadpool_info, threadpool_limits
 
 from gpunet import backend
-from gpunet.checks import is_int
+from gpunet.checks import check, is_int
 
 
 def blas_threads() -> int:
@@ -54,8 +54,8 @@ def resolve_workers(model: Any, workers: int | str, caller: str, batch_size: int
         if not any(getattr(layer, "parallel_shards", False) for layer in model.layers):
             return 1
         return max(1, min(blas_threads(), batch_size // MIN_SHARD))
-    if not is_int(workers) or workers < 1:
-        raise ValueError(f"{caller}: workers must be a positive int or 'auto', got {workers!r}")
+    check(is_int(workers) and workers >= 1, caller, "workers", "a positive int or 'auto'",
+          workers)
     if workers > 1 and not model.on_cpu:
         raise ValueError(f"{caller}: workers={workers} splits batches across CPU threads; "
                          f"this model is on {model.device!r} (use workers=1 or 'auto')")
