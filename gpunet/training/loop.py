@@ -41,6 +41,8 @@ class Run:
     log_every: int
     checkpoint: str | os.PathLike | None
     verbose: int
+    workers: int
+    history: History
     runner: Any = None  # runs the steps: the model, or Shards of it (set inside `fit`)
 
 
@@ -55,39 +57,40 @@ def fit(model: Any, x: Any, y: Any, epochs: int = 1, batch_size: int = 32,
     validation_split takes the LAST fraction of (x, y), before any shuffling (as Keras does).
     `augment(xb, xp)` may transform each training batch on the device. `checkpoint`: write a
     resumable checkpoint there after every epoch; `resume`: continue from one (it says where);
-    else the first epoch is `initial_epoch` (as in Keras: callbacks whose state was restored with
-    `set_state` continue from there). `workers` (CPU):
-    threads that share each batch ("auto": see `gpunet.training.shards`). A NaN/inf loss stops
-    training and raises FloatingPointError, unless a callback handles it (TerminateOnNaN).
+    else the first epoch is `initial_epoch` (as in Keras: callbacks whose state was restored
+    with `set_state` continue from there). `workers` (CPU): threads that share each batch
+    ("auto": see `gpunet.training.shards`). A NaN/inf loss stops training and raises
+    FloatingPointError, unless a callback handles it (TerminateOnNaN).
     """
     if model.optimizer is None or model.loss is None:
         raise RuntimeError("fit: call model.compile(loss=..., optimizer=...) first")
     run = _plan(model, x, y, epochs, batch_size, validation_split, validation_data, shuffle,
-                callbacks, verbose, augment, checkpoint, log_every)
-    n_workers = resolve_workers(model, workers, "fit", run.batch_size)
+                callbacks, verbose, augment, checkpoint, log_every, workers)
     start = _begin(run, resume, check_int("fit", "initial_epoch", initial_epoch))
-    with sharded(model, n_workers) as run.runner:
+    with sharded(model, run.workers) as run.runner:
         _run_epochs(run, start)
     run.callbacks.on_train_end({})
     if model.nonfinite and not run.callbacks.handles_nonfinite:
         raise FloatingPointError(model.nonfinite)
-    return model.history
+    return run.history
 
 
 def _plan(model: Any, x: Any, y: Any, epochs: Any, batch_size: Any, validation_split: float,
           validation_data: Any, shuffle: bool, callbacks: Any, verbose: int, augment: Any,
-          checkpoint: Any, log_every: Any) -> Run:
+          checkpoint: Any, log_every: Any, workers: Any) -> Run:
     """Check fit's arguments and data; build its batches and its one CallbackList."""
     epochs = check_positive_int("fit", "epochs", epochs)
     batch_size = check_batch_size("fit", batch_size)
     log_every = check_positive_int("fit", "log_every", log_every)
+    n_workers = resolve_workers(model, workers, "fit", batch_size)
     user = CallbackList(callbacks, owner="fit").callbacks
     data = fit_data(model, x, y, validation_split, validation_data)
     steps = math.ceil(len(data.x) / batch_size)
-    model.history = History()
-    cbs = CallbackList([*user, model.history, ProgressBar(verbose, epochs, steps)])
+    history = History()
+    cbs = CallbackList([*user, history, ProgressBar(verbose, epochs, steps)])
     return Run(model, data, cbs, make_batches(data.x, data.y, batch_size, model.xp), epochs,
-               batch_size, bool(shuffle), augment, log_every, checkpoint, verbose)
+               batch_size, bool(shuffle), augment, log_every, checkpoint, verbose, n_workers,
+               history)
 
 
 def _begin(run: Run, resume: str | os.PathLike | None, start: int) -> int:
@@ -95,6 +98,7 @@ def _begin(run: Run, resume: str | os.PathLike | None, start: int) -> int:
     model = run.model
     model.relink_params()
     model.stop_training, model.stop_reason, model.nonfinite = False, "", None
+    model.history = run.history
     run.callbacks.set_model(model)
     if resume is not None:
         meta = load_checkpoint(resume, model, run.callbacks)
@@ -125,7 +129,7 @@ def _run_epochs(run: Run, start: int) -> None:
     except KeyboardInterrupt:
         model.stop_reason = f"interrupted during epoch {epoch + 1}"
         if run.verbose:
-            done = len(model.history.epoch)
+            done = len(run.history.epoch)
             where = f"; resumable checkpoint (epoch {done}) at {run.checkpoint}" \
                 if run.checkpoint is not None and done else ""
             print(f"\ntraining interrupted during epoch {epoch + 1}{where}", flush=True)
