@@ -10,6 +10,7 @@ from typing import Any
 import numpy as np
 
 from gpunet import backend, serialization
+from gpunet.checks import check, is_int
 from gpunet.layers import Layer, registry
 
 
@@ -30,8 +31,8 @@ class Sequential:
     def __init__(self, layers: list[Layer], device: str = "auto",
                  input_shape: tuple[int, ...] | None = None) -> None:
         self.layers = _checked_layers(layers)
-        self.input_shape = tuple(input_shape) if input_shape is not None else _guess_input(
-            self.layers)
+        self.input_shape = _checked_shape(input_shape) if input_shape is not None else \
+            _guess_input(self.layers)
         self.device = backend.resolve_device(device)
         self.xp = backend.get_xp(self.device)
         self.loss: Any = None
@@ -259,6 +260,17 @@ def _checked_layers(layers: Any) -> list[Layer]:
                              f"per step, so it cannot sit twice in a model (build a second one)")
         first[id(layer)] = i
     return layers
+
+
+def _checked_shape(shape: Any) -> tuple[int, ...]:
+    """One sample's shape as a tuple of Python ints (NumPy integers accepted)."""
+    try:
+        dims = tuple(shape)
+    except TypeError:
+        dims = None
+    check(dims is not None and all(is_int(d) and d >= 1 for d in dims), "Sequential",
+          "input_shape", "a tuple of positive ints (one sample, no batch axis)", shape)
+    return tuple(int(d) for d in dims)
 
 
 def _slots(layers: list[Layer], params: Any, grads: Any):

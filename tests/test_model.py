@@ -145,3 +145,15 @@ def test_replica_shares_parameters_and_owns_gradients():
     assert twin.layers[0].params["W"] is model.layers[0].params["W"]
     assert np.shares_memory(twin.layers[0].grads["W"], twin.flat_grads)
     assert model.replica(gradients=False).flat_grads is None
+
+
+def test_input_shape_takes_numpy_integers_and_refuses_the_rest(tmp_path):
+    model = gn.Sequential([gn.layers.Flatten(), gn.layers.Dense(4, 2)], device="cpu",
+                          input_shape=(np.int64(1), np.int32(2), np.int64(2)))
+    assert model.input_shape == (1, 2, 2) and type(model.input_shape[0]) is int
+    model.save(tmp_path / "m.npz")  # JSON: Python ints only
+    assert gn.load_model(tmp_path / "m.npz").input_shape == (1, 2, 2)
+    for bad in (5, (0, 2), (2.0,), "28x28"):
+        with pytest.raises(ValueError, match="Sequential: input_shape must be a tuple of "
+                                             "positive ints"):
+            gn.Sequential([gn.layers.Dense(4, 2)], device="cpu", input_shape=bad)
