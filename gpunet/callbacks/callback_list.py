@@ -31,6 +31,9 @@ class CallbackList:
                 raise TypeError(f"{owner}: callbacks[{i}] must be a gpunet Callback "
                                 f"(gpunet.callbacks.Callback), got {cb!r} of type "
                                 f"{type(cb).__name__}")
+            if any(cb is other for other in self.callbacks[:i]):
+                raise ValueError(f"{owner}: callbacks[{i}] {cb!r} is already in the list; each "
+                                 "hook would run twice for it")
 
     @property
     def handles_nonfinite(self) -> bool:

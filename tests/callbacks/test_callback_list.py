@@ -87,5 +87,8 @@ def test_callback_list_refuses_bad_state_and_non_callbacks():
         CallbackList([EarlyStopping()]).set_state({"wait": 3}, {})
     with pytest.raises(TypeError, match="callbacks\\[0\\] must be a gpunet Callback"):
         CallbackList([object()])
+    stopper = EarlyStopping()
+    with pytest.raises(ValueError, match=r"fit: callbacks\[1\] EarlyStopping\(.*\) is already"):
+        CallbackList([stopper, stopper], owner="fit")
     with pytest.raises(TypeError, match="fit: callbacks must be a list"):
         CallbackList(print, owner="fit")
