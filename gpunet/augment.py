@@ -68,8 +68,10 @@ class RandomShiftRotate:
 
     def _draw(self, n: int, xp: Any, dtype: Any) -> tuple[Any, Any, Any]:
         """Per-sample angle (radians) and shifts, drawn on the device's own generator."""
-        gen = backend.rng() if xp is np else xp.random
-        r = gen.random((3, n, 1)) if xp is np else gen.random_sample((3, n, 1))
+        if backend.is_cpu(xp):
+            r = backend.rng().random((3, n, 1))
+        else:
+            r = xp.random.random_sample((3, n, 1))
         r = xp.asarray(r, dtype=dtype) * 2 - 1
         theta = r[0] * math.radians(self.max_degrees)
         return theta, xp.round(r[1] * self.max_shift), xp.round(r[2] * self.max_shift)

@@ -12,12 +12,27 @@ import functools
 import threading
 import warnings
 from collections.abc import Iterator
+from dataclasses import dataclass, field
 from types import ModuleType
 from typing import Any
 
 import numpy as np
 
 DEVICES = ("auto", "cpu", "gpu")
+
+
+@dataclass
+class _Settings:
+    """All of gpunet's process-wide settings, in one place: the float dtype layers compute in,
+    the host random generator, and whether the "no GPU, using NumPy" warning was given."""
+
+    floatx: np.dtype = field(default_factory=lambda: np.dtype(np.float32))
+    rng: np.random.Generator = field(default_factory=np.random.default_rng)
+    warned_fallback: bool = False
+
+
+_settings = _Settings()
+_local = threading.local()  # per thread: a generator installed by `local_rng`
 
 
 class DeviceError(RuntimeError):
@@ -59,12 +74,8 @@ def gpu_available() -> bool:
     return gpu_status()[0]
 
 
-_warned_fallback = False
-
-
 def resolve_device(device: str = "auto") -> str:
     """Map "auto" | "cpu" | "gpu" to "cpu" or "gpu"; raise DeviceError for an unusable GPU."""
-    global _warned_fallback
     if device not in DEVICES:
         raise ValueError(f"device: expected one of {DEVICES}, got {device!r}")
     if device == "cpu":
@@ -74,10 +85,10 @@ def resolve_device(device: str = "auto") -> str:
         return "gpu"
     if device == "gpu":
         raise DeviceError(f"device='gpu' was requested but no GPU is usable: {reason}")
-    if not _warned_fallback:
+    if not _settings.warned_fallback:
         warnings.warn(f"gpunet: no usable GPU ({reason}); falling back to NumPy on the CPU",
                       RuntimeWarning, stacklevel=2)
-        _warned_fallback = True
+        _settings.warned_fallback = True
     return "cpu"
 
 
@@ -94,6 +105,12 @@ def xp_of(array: Any) -> ModuleType:
     if cp is not None and isinstance(array, cp.ndarray):
         return cp
     return np
+
+
+def is_cpu(xp: ModuleType) -> bool:
+    """True when `xp` is NumPy: the one spelling of "am I on the CPU" (on the CPU reading a
+    value back is free; on the GPU it waits for the device)."""
+    return xp is np
 
 
 def is_gpu_array(array: Any) -> bool:
@@ -120,63 +137,55 @@ def to_xp(array: Any, xp: ModuleType, dtype: Any = None) -> Any:
 
 
 # -- floating point precision ------------------------------------------------------------------
-_floatx = np.dtype(np.float32)
-
-
 def floatx() -> np.dtype:
     """The dtype layers compute in: float32, or float64 inside `precision(np.float64)`."""
-    return _floatx
+    return _settings.floatx
 
 
 @contextlib.contextmanager
 def precision(dtype: Any):
     """Temporarily compute in another float dtype (the gradient checker uses float64)."""
-    global _floatx
-    old, _floatx = _floatx, np.dtype(dtype)
+    old, _settings.floatx = _settings.floatx, np.dtype(dtype)
     try:
         yield
     finally:
-        _floatx = old
+        _settings.floatx = old
 
 
 # -- random numbers ---------------------------------------------------------------------------
-_rng = np.random.default_rng()
-
-
 def seed(n: int) -> None:
     """Seed every generator gpunet uses: CPU runs with the same seed are bit-reproducible."""
-    global _rng
-    _rng = np.random.default_rng(n)
+    _settings.rng = np.random.default_rng(n)
     cp = _import_cupy()
     if cp is not None and gpu_available():
         cp.random.seed(n)
 
 
-_local = threading.local()
-
-
 def rng() -> np.random.Generator:
     """The host generator used for weight init, shuffling and CPU dropout masks (inside a
-    `stream_for` block: that block's own generator)."""
-    return getattr(_local, "rng", None) or _rng
+    `local_rng` block: that block's own generator)."""
+    return getattr(_local, "rng", None) or _settings.rng
 
 
 @contextlib.contextmanager
-def stream_for(seed: int) -> Iterator[None]:
-    """Within this block, this thread's `rng()` is a generator seeded with `seed`.
+def local_rng(seed: int) -> Iterator[np.random.Generator]:
+    """Within this block, this thread's `rng()` is a new generator seeded with `seed`; the
+    process-wide generator is neither used nor moved.
 
-    The threads that share a batch on the CPU each draw from their own stream, its seed taken
-    from the main generator in a fixed order, so a seeded run stays reproducible."""
+    The threads that share a batch on the CPU each draw from their own generator, its seed
+    taken from the main generator in a fixed order, so a seeded run stays reproducible; the
+    gradient checker draws the same dropout mask on every evaluation this way."""
+    outer = getattr(_local, "rng", None)
     _local.rng = np.random.default_rng(seed)
     try:
-        yield
+        yield _local.rng
     finally:
-        _local.rng = None
+        _local.rng = outer
 
 
 def get_rng_state() -> dict:
-    return _rng.bit_generator.state
+    return _settings.rng.bit_generator.state
 
 
 def set_rng_state(state: dict) -> None:
-    _rng.bit_generator.state = state
+    _settings.rng.bit_generator.state = state

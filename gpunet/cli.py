@@ -112,19 +112,13 @@ def _check(args: argparse.Namespace) -> None:
 
 
 def make_model(args: argparse.Namespace) -> gn.Sequential:
-    from gpunet import models
+    from gpunet import reference_models
 
-    model = models.MODELS[args.model](dropout=args.dropout, device=args.device)
+    model = reference_models.MODELS[args.model](dropout=args.dropout, device=args.device)
     opt_kwargs: dict[str, Any] = {"weight_decay": args.weight_decay}
     if args.lr is not None:
         opt_kwargs["lr"] = args.lr
-    name = args.optimizer
-    if name == "momentum":
-        opt = gn.optimizers.SGD(momentum=0.9, **opt_kwargs)
-    else:
-        opt = gn.optimizers.get(name)
-        cls = type(opt)
-        opt = cls(**opt_kwargs)
+    opt = gn.optimizers.get(args.optimizer, **opt_kwargs)
     model.compile(loss=gn.losses.CrossEntropy(), optimizer=opt, metrics=["accuracy"])
     return model
 

@@ -10,8 +10,9 @@ at up to `max_checks` sampled entries of every array, and raises `GradientCheckE
 
 from __future__ import annotations
 
+import contextlib
 import copy
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import numpy as np
@@ -19,6 +20,7 @@ import numpy as np
 from gpunet import backend
 from gpunet.layers.base import Layer
 from gpunet.losses import Loss
+from gpunet.model import Sequential
 
 
 class GradientCheckError(AssertionError):
@@ -28,36 +30,39 @@ class GradientCheckError(AssertionError):
 def check_gradients(target: Any, x: Any, y: Any = None, loss: Loss | None = None, *,
                     eps: float = 1e-6, atol: float = 1e-6, rtol: float = 1e-4,
                     max_checks: int = 64, seed: int = 0) -> dict[str, float]:
-    """Check `target`'s backward against central differences; return the worst error per array.
+    """Check `target`'s backward against central differences; return the worst error per array
+    (in units of the tolerance, so every value is <= 1 when this returns).
 
     - Layer: the objective is Σ forward(x) ⊙ R for a fixed random R; checks dx and every param.
     - Loss: the objective is the loss value at predictions `x` with targets `y`; checks dpred.
     - Sequential: the objective is `loss(model(x), y)`; checks dx and every layer's params.
-    """
-    from gpunet.model import Sequential  # late import: the model module imports this one
 
+    Layers and models are checked through a float64 copy built as a `Sequential`, driven by the
+    model's own `forward` and `backward`. Dropout draws the same mask on every evaluation from
+    a generator of its own (seeded with `seed`): the user's generators do not move.
+    """
     with backend.precision(np.float64):
         if isinstance(target, Loss):
             return _check(*_loss_problem(target, x, y), eps, atol, rtol, max_checks, seed)
         if isinstance(target, Layer):
-            layers = [_to64(copy.deepcopy(target))]
+            net = _float64_copy([target])
         elif isinstance(target, Sequential):
             if loss is None or y is None:
                 raise ValueError("check_gradients: a model needs `y` and `loss`")
-            layers = [_to64(copy.deepcopy(layer)) for layer in target.layers]
+            net = _float64_copy(target.layers)
         else:
             raise TypeError(f"check_gradients: target must be a Layer, Loss or Sequential, "
                             f"got {type(target).__name__}")
-        return _check(*_layers_problem(layers, x, y, loss, seed), eps, atol, rtol,
-                      max_checks, seed)
+        return _check(*_model_problem(net, x, y, loss, seed), eps, atol, rtol, max_checks, seed)
 
 
-def _to64(layer: Layer) -> Layer:
-    layer.input_grad = True
-    for name in layer.params:
-        layer.params[name] = layer.params[name].astype(np.float64)
-        layer.grads[name] = layer.xp.zeros_like(layer.params[name])
-    return layer
+def _float64_copy(layers: list[Layer]) -> Sequential:
+    """A Sequential of copies of `layers` in float64 (inside `precision`), on their device,
+    whose first layer computes dC/d(input) too."""
+    xp = layers[0].xp
+    net = Sequential(copy.deepcopy(layers), device="cpu" if backend.is_cpu(xp) else "gpu")
+    net.layers[0].input_grad = True
+    return net
 
 
 def _loss_problem(loss: Loss, pred: Any, y: Any):
@@ -73,43 +78,50 @@ def _loss_problem(loss: Loss, pred: Any, y: Any):
     return objective, analytic, {"pred": pred}
 
 
-def _layers_problem(layers: list[Layer], x: Any, y: Any, loss: Loss | None, seed: int):
-    xp = layers[0].xp
-    x = backend.to_xp(x, xp).astype(np.float64)
+@contextlib.contextmanager
+def _same_draws(xp: Any, seed: int) -> Iterator[None]:
+    """The same random draws on every evaluation, the user's generators left where they are."""
+    with backend.local_rng(seed):
+        if backend.is_cpu(xp):
+            yield
+            return
+        saved = xp.random.get_random_state()
+        xp.random.set_random_state(xp.random.RandomState(seed))
+        try:
+            yield
+        finally:
+            xp.random.set_random_state(saved)
+
+
+def _model_problem(net: Sequential, x: Any, y: Any, loss: Loss | None, seed: int):
+    x = backend.to_xp(x, net.xp).astype(np.float64)
+    names = [f"{i}.{type(layer).__name__}.{k}" if len(net.layers) > 1 else k
+             for i, layer in enumerate(net.layers) for k in layer.params]
     probe = None
 
-    def run() -> Any:
-        backend.seed(seed)  # the same dropout mask on every evaluation
-        out = x
-        for layer in layers:
-            out = layer.forward(out, training=True)
-        return out
+    def output() -> Any:
+        with _same_draws(net.xp, seed):
+            return net.forward(x, training=True)
 
     def objective() -> float:
         nonlocal probe
-        out = run()
+        out = output()
         if loss is not None:
             return float(loss.forward(out, y)[0])
         if probe is None:
-            probe = xp.asarray(np.random.default_rng(seed + 1).standard_normal(out.shape))
+            probe = net.xp.asarray(np.random.default_rng(seed + 1).standard_normal(out.shape))
         return float((out * probe).sum())
 
     def analytic() -> dict[str, Any]:
-        objective()
-        out = run()
-        grad = loss.forward(out, y)[1] if loss is not None else probe
-        for layer in reversed(layers):
-            grad = layer.backward(grad)
-        grads = {"x": grad}
-        for i, layer in enumerate(layers):
-            for name, g in layer.grads.items():
-                grads[f"{i}.{type(layer).__name__}.{name}" if len(layers) > 1 else name] = g.copy()
+        objective()  # draws the probe
+        out = output()
+        grads = {"x": net.backward(loss.forward(out, y)[1] if loss is not None else probe)}
+        grads.update(zip(names, (g.copy() for layer in net.layers for g in layer.grads.values()),
+                         strict=True))
         return grads
 
-    arrays = {"x": x}
-    for i, layer in enumerate(layers):
-        for name, p in layer.params.items():
-            arrays[f"{i}.{type(layer).__name__}.{name}" if len(layers) > 1 else name] = p
+    arrays = {"x": x, **dict(zip(names, (p for layer in net.layers
+                                          for p in layer.params.values()), strict=True))}
     return objective, analytic, arrays
 
 

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import copy
+import math
 import os
 from typing import Any
 
 import numpy as np
 
 from gpunet import backend, serialization
+from gpunet.checks import check, is_int
 from gpunet.interop import dlpack
 from gpunet.layers import Layer, registry
 
@@ -18,51 +21,52 @@ class Sequential:
     All parameters live in one contiguous array (`flat_params`) and all gradients in another
     (`flat_grads`); each layer's `params`/`grads` entries are views into them, so an optimizer
     updates the whole model with a handful of whole-array operations.
+
+    One training step (`train_step`) is three parts, each one method: (a) `compute_gradients`
+    (forward, loss, backward into `flat_grads`), (b) `reduce_gradients` (the identity; the one
+    place where data-parallel training combines gradients) and (c) the optimizer step over the
+    flat buffers (`apply_gradients` runs b and c). `fit`, `evaluate` and `predict` only call
+    `train_step`, `test_step` and `predict_step` (gpunet.training).
     """
 
     def __init__(self, layers: list[Layer], device: str = "auto",
                  input_shape: tuple[int, ...] | None = None) -> None:
-        layers = list(layers)
-        for i, layer in enumerate(layers):
-            if not isinstance(layer, Layer):
-                raise TypeError(f"Sequential: layers[{i}] must be a gpunet Layer, "
-                                f"got {type(layer).__name__}")
-        if not layers:
-            raise ValueError("Sequential: needs at least one layer")
-        self.layers = layers
-        self.input_shape = tuple(input_shape) if input_shape is not None else _guess_input(layers)
+        self.layers = _checked_layers(layers)
+        self.input_shape = _checked_shape(input_shape) if input_shape is not None else \
+            _guess_input(self.layers)
         self.device = backend.resolve_device(device)
         self.xp = backend.get_xp(self.device)
-        self.stop_training = False
-        self.loss = self.optimizer = None
+        self.loss: Any = None
+        self.optimizer: Any = None
         self.metrics: list[str] = []
+        # what the last fit did, written by the training loop and the callbacks
+        self.stop_training = False  # a callback sets it to end training after this epoch
+        self.stop_reason = ""  # why training stopped early ("" when it ran every epoch)
+        self.nonfinite: str | None = None  # what went NaN/inf in the last fit, if anything
+        self.history: Any = None  # the History callback of the last fit
         self._place()
 
     # -- placement and the flat buffers ----------------------------------------------------
     def _place(self) -> None:
         xp = self.xp
+        self.on_cpu = backend.is_cpu(xp)
         for layer in self.layers:
             layer.to(xp)
             layer.input_grad = True
         self.layers[0].input_grad = False  # nobody needs dC/d(input) of the model
-        entries = [(layer, k) for layer in self.layers for k in layer.params]
-        total = sum(int(np.prod(layer.params[k].shape)) for layer, k in entries)
+        total = sum(int(np.prod(p.shape)) for layer in self.layers for p in layer.params.values())
         self.flat_params = xp.zeros(total, dtype=backend.floatx())
         self.flat_grads = xp.zeros(total, dtype=backend.floatx())
         self._views: list[tuple[Layer, str, Any]] = []
-        offset = 0
-        for layer, k in entries:
-            p = layer.params[k]
-            n = int(np.prod(p.shape))
-            view = self.flat_params[offset:offset + n].reshape(p.shape)
-            view[...] = p
-            layer.params[k] = view
-            layer.grads[k] = self.flat_grads[offset:offset + n].reshape(p.shape)
-            self._views.append((layer, k, view))
-            offset += n
+        for layer, k, param, grad in _slots(self.layers, self.flat_params, self.flat_grads):
+            param[...] = layer.params[k]
+            layer.params[k], layer.grads[k] = param, grad
+            self._views.append((layer, k, param))
+        self._params, self._grads = [self.flat_params], [self.flat_grads]
 
-    def check_flat(self) -> None:
-        """Re-link parameters a user replaced (rather than assigned into) to the flat buffer."""
+    def relink_params(self) -> None:
+        """Put parameters a user replaced (rather than assigned into) back into the flat buffer,
+        so that the optimizer and the checkpoints see them; a no-op when none was replaced."""
         if any(layer.params[k] is not view for layer, k, view in self._views):
             self._place()
 
@@ -75,6 +79,23 @@ class Sequential:
             self.optimizer.to(self.xp)
         return self
 
+    def replica(self, gradients: bool = True) -> Sequential:
+        """A model sharing this one's parameters (the same `flat_params`, loss and optimizer)
+        that owns its layers' caches and, with `gradients`, its own `flat_grads` (else None).
+        CPU threads that share a batch each run one (gpunet.training.shards)."""
+        for layer in self.layers:  # nothing pending: no stale cache gets copied
+            layer._clear_cache()
+        shared = {id(a): a for layer in self.layers
+                  for a in (*layer.params.values(), *layer.grads.values())}
+        twin = copy.copy(self)
+        twin.layers = copy.deepcopy(self.layers, shared)
+        twin.flat_grads = self.xp.zeros_like(self.flat_grads) if gradients else None
+        twin._grads = [twin.flat_grads]
+        if gradients:
+            for layer, k, _, grad in _slots(twin.layers, self.flat_params, twin.flat_grads):
+                layer.grads[k] = grad
+        return twin
+
     # -- the two passes --------------------------------------------------------------------
     def forward(self, x: Any, training: bool = True) -> Any:
         out = x
@@ -84,12 +105,68 @@ class Sequential:
 
     __call__ = forward
 
-    def backward(self, dy: Any) -> None:
-        """Back-propagate dC/d(output), filling every layer's grads (and `flat_grads`)."""
+    def backward(self, dy: Any) -> Any:
+        """Back-propagate dC/d(output), filling every layer's grads (and `flat_grads`); returns
+        dC/d(input), or None when the first layer does not compute it (the default)."""
         for layer in reversed(self.layers):
             dy = layer.backward(dy)
+        return dy
+
+    # -- one step: (a) gradients, (b) reduction, (c) update ----------------------------------
+    def compute_gradients(self, x: Any, y: Any, share: float = 1.0) -> tuple[Any, Any]:
+        """(a) Forward, loss and backward of one batch: leaves dC/dθ in `flat_grads` and returns
+        (output, mean loss as a 0-d device array: reading it is the caller's choice). `share`
+        scales the loss gradient: a replica computing part of a batch passes its fraction, so
+        that the replicas' gradients add up to the whole batch's."""
+        out = self.forward(x, training=True)
+        loss, grad = self.loss.forward(out, y)
+        if share != 1.0:
+            grad *= grad.dtype.type(share)
+        self.backward(grad)
+        return out, loss
+
+    def reduce_gradients(self, flat_grads: Any) -> None:
+        """(b) The one place where gradients computed elsewhere join this step's: the identity.
+
+        Data-parallel training replaces it, per model (`model.reduce_gradients = fn`, with
+        fn(flat_grads) summing or averaging in place across processes) or in a subclass. It
+        runs once per step on every process, before the optimizer, whatever the loss."""
+
+    def apply_gradients(self, loss: Any) -> None:
+        """(b) `reduce_gradients`, then (c) one optimizer step over the flat buffers. On the
+        CPU, where reading the loss is free, a non-finite loss gets no step (the training loop
+        reports it); on the GPU the loop finds it the next time it reads the loss."""
+        self.reduce_gradients(self.flat_grads)
+        if self.on_cpu and not math.isfinite(loss):
+            return
+        self.optimizer.step(self._params, self._grads)
+
+    def train_step(self, x: Any, y: Any) -> tuple[Any, Any]:
+        """One training step on one batch; returns (output, mean loss as a 0-d device array)."""
+        out, loss = self.compute_gradients(x, y)
+        self.apply_gradients(loss)
+        return out, loss
+
+    def test_step(self, x: Any, y: Any) -> tuple[Any, Any]:
+        """Output and mean loss (0-d device array) of one batch, in inference mode."""
+        out = self.predict_step(x)
+        return out, self.loss.forward(out, y)[0]
+
+    def predict_step(self, x: Any) -> Any:
+        """Output of one batch in inference mode (no caches for backward, no dropout)."""
+        return self.forward(x, training=False)
 
     # -- description -----------------------------------------------------------------------
+    @property
+    def output_shape(self) -> tuple[int, ...] | None:
+        """One output sample's shape (no batch axis), when the input shape is known."""
+        shape = self.input_shape
+        if shape is None:
+            return None
+        for layer in self.layers:
+            shape = layer.output_shape(shape)
+        return tuple(shape)
+
     @property
     def num_params(self) -> int:
         return sum(layer.num_params for layer in self.layers)
@@ -186,6 +263,48 @@ class Sequential:
         from gpunet.training import predict
 
         return predict(self, x, batch_size=batch_size, workers=workers)
+
+
+def _checked_layers(layers: Any) -> list[Layer]:
+    """A list of gpunet layers, each instance once: a layer keeps one input and one gradient
+    per step, so the same instance twice would silently get a wrong gradient."""
+    layers = list(layers)
+    if not layers:
+        raise ValueError("Sequential: needs at least one layer")
+    first: dict[int, int] = {}
+    for i, layer in enumerate(layers):
+        if not isinstance(layer, Layer):
+            raise TypeError(f"Sequential: layers[{i}] must be a gpunet Layer, "
+                            f"got {type(layer).__name__}")
+        if id(layer) in first:
+            raise ValueError(f"Sequential: layers[{first[id(layer)]}] and layers[{i}] are the "
+                             f"same {layer!r} instance; a layer keeps one input and one gradient "
+                             f"per step, so it cannot sit twice in a model (build a second one)")
+        first[id(layer)] = i
+    return layers
+
+
+def _checked_shape(shape: Any) -> tuple[int, ...]:
+    """One sample's shape as a tuple of Python ints (NumPy integers accepted)."""
+    try:
+        dims = tuple(shape)
+    except TypeError:
+        dims = None
+    check(dims is not None and all(is_int(d) and d >= 1 for d in dims), "Sequential",
+          "input_shape", "a tuple of positive ints (one sample, no batch axis)", shape)
+    return tuple(int(d) for d in dims)
+
+
+def _slots(layers: list[Layer], params: Any, grads: Any):
+    """(layer, name, parameter view, gradient view) for every parameter, in flat-buffer order:
+    the one layout of the flat buffers."""
+    offset = 0
+    for layer in layers:
+        for k, p in layer.params.items():
+            n = int(np.prod(p.shape))
+            yield (layer, k, params[offset:offset + n].reshape(p.shape),
+                   grads[offset:offset + n].reshape(p.shape))
+            offset += n
 
 
 def _guess_input(layers: list[Layer]) -> tuple[int, ...] | None:

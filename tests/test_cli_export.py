@@ -9,7 +9,8 @@ import numpy as np
 import pytest
 
 import gpunet as gn
-from gpunet import cli_export, models
+from gpunet import cli_export
+from gpunet import reference_models as models
 from tests.conftest import REPO
 
 

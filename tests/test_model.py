@@ -33,7 +33,7 @@ def test_params_are_views_into_the_flat_buffer():
     assert not host(dense.params["W"]).any()
     # replacing (rather than assigning into) a param is noticed and re-linked
     dense.params["b"] = np.ones(256, np.float32)
-    model.check_flat()
+    model.relink_params()
     assert host(model.flat_params).sum() == 256
 
 
@@ -80,20 +80,6 @@ def test_seed_makes_init_reproducible():
     np.testing.assert_array_equal(a, b)
 
 
-def test_device_gpu_without_gpu_is_one_clear_error(monkeypatch):
-    monkeypatch.setattr(gn.backend, "gpu_status", lambda: (False, "CuPy is not installed"))
-    with pytest.raises(gn.DeviceError, match="device='gpu'.*CuPy is not installed"):
-        contract_mlp("gpu")
-    with pytest.warns(RuntimeWarning, match="falling back to NumPy"):
-        monkeypatch.setattr(gn.backend, "_warned_fallback", False)
-        assert contract_mlp("auto").device == "cpu"
-
-
-def test_bad_device_name():
-    with pytest.raises(ValueError, match="device: expected one of"):
-        contract_mlp("tpu")
-
-
 @pytest.mark.gpu
 def test_to_moves_between_devices():
     if not gn.gpu_available():
@@ -105,3 +91,69 @@ def test_to_moves_between_devices():
     close(model.forward(x, training=False), ref, rtol=1e-5, atol=1e-5)
     model.to("cpu")
     close(model.forward(x, training=False), ref, rtol=1e-5, atol=1e-5)
+
+
+def test_the_same_layer_instance_twice_is_refused():
+    L = gn.layers
+    dense, relu = L.Dense(4, 4), L.ReLU()
+    with pytest.raises(ValueError, match=r"Sequential: layers\[0\] and layers\[2\] are the same "
+                                         r"Dense\(.*\) instance"):
+        gn.Sequential([dense, relu, dense], device="cpu")
+    with pytest.raises(ValueError, match=r"layers\[1\] and layers\[3\] are the same ReLU"):
+        gn.Sequential([dense, relu, L.Dense(4, 4), relu], device="cpu")
+
+
+def test_train_step_is_gradients_then_reduction_then_one_optimizer_step():
+    L = gn.layers
+    model = gn.Sequential([L.Dense(4, 3)], device="cpu")
+    model.compile(loss="crossentropy", optimizer=gn.optimizers.SGD(lr=0.5))
+    x = np.random.default_rng(0).normal(size=(6, 4)).astype(np.float32)
+    y = np.array([0, 1, 2, 0, 1, 2])
+    seen = []
+
+    def halve(flat_grads):  # what a data-parallel helper would do: change them in place
+        seen.append(flat_grads.copy())
+        flat_grads *= 0.5
+
+    model.reduce_gradients = halve
+    before = model.flat_params.copy()
+    out, loss = model.train_step(x, y)
+    model.reduce_gradients = gn.Sequential.reduce_gradients.__get__(model)
+    ref = gn.Sequential([L.Dense(4, 3)], device="cpu")
+    ref.flat_params[...] = before
+    ref.compile(loss="crossentropy", optimizer="sgd")
+    ref_out, ref_loss = ref.compute_gradients(x, y)
+    close(seen[0], ref.flat_grads, rtol=1e-6)
+    close(model.flat_params, before - 0.5 * 0.5 * ref.flat_grads, rtol=1e-6, atol=1e-7)
+    close(out, ref_out, rtol=1e-6)
+    assert float(loss) == pytest.approx(float(ref_loss))
+
+
+def test_a_non_finite_loss_gets_no_step_on_the_cpu():
+    model = gn.Sequential([gn.layers.Dense(2, 2)], device="cpu")
+    model.compile(loss="mse", optimizer="sgd")
+    before = model.flat_params.copy()
+    _, loss = model.train_step(np.array([[np.inf, 1.0]], np.float32), np.array([0]))
+    assert not np.isfinite(float(loss))
+    np.testing.assert_array_equal(model.flat_params, before)
+
+
+def test_replica_shares_parameters_and_owns_gradients():
+    model = contract_mlp()
+    twin = model.replica()
+    assert twin.flat_params is model.flat_params and twin.flat_grads is not model.flat_grads
+    assert twin.layers[0].params["W"] is model.layers[0].params["W"]
+    assert np.shares_memory(twin.layers[0].grads["W"], twin.flat_grads)
+    assert model.replica(gradients=False).flat_grads is None
+
+
+def test_input_shape_takes_numpy_integers_and_refuses_the_rest(tmp_path):
+    model = gn.Sequential([gn.layers.Flatten(), gn.layers.Dense(4, 2)], device="cpu",
+                          input_shape=(np.int64(1), np.int32(2), np.int64(2)))
+    assert model.input_shape == (1, 2, 2) and type(model.input_shape[0]) is int
+    model.save(tmp_path / "m.npz")  # JSON: Python ints only
+    assert gn.load_model(tmp_path / "m.npz").input_shape == (1, 2, 2)
+    for bad in (5, (0, 2), (2.0,), "28x28"):
+        with pytest.raises(ValueError, match="Sequential: input_shape must be a tuple of "
+                                             "positive ints"):
+            gn.Sequential([gn.layers.Dense(4, 2)], device="cpu", input_shape=bad)

@@ -2,11 +2,13 @@
 
 from gpunet.callbacks.base import Callback
 from gpunet.callbacks.callback_list import CallbackList
-from gpunet.callbacks.checkpoint import ModelCheckpoint
 from gpunet.callbacks.csv_logger import CSVLogger
 from gpunet.callbacks.early_stopping import EarlyStopping
+from gpunet.callbacks.history import History
 from gpunet.callbacks.lr import CosineAnnealing, LearningRateScheduler, ReduceLROnPlateau
+from gpunet.callbacks.model_checkpoint import ModelCheckpoint
 from gpunet.callbacks.nan import TerminateOnNaN
+from gpunet.callbacks.progress import ProgressBar
 
 __all__ = [
     "CSVLogger",
@@ -14,8 +16,10 @@ __all__ = [
     "CallbackList",
     "CosineAnnealing",
     "EarlyStopping",
+    "History",
     "LearningRateScheduler",
     "ModelCheckpoint",
+    "ProgressBar",
     "ReduceLROnPlateau",
     "TerminateOnNaN",
 ]

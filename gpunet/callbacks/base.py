@@ -16,13 +16,13 @@ they are moved to the model's device when used.
 from __future__ import annotations
 
 import math
-import numbers
 import warnings
 from typing import Any
 
 import numpy as np
 
 from gpunet import backend
+from gpunet.checks import check
 
 Logs = dict[str, Any]
 MODES = ("auto", "min", "max")
@@ -32,6 +32,9 @@ class Callback:
     """No-op hooks; subclasses override the ones they need."""
 
     model: Any = None
+    # True for a callback that takes charge of a NaN/inf loss (TerminateOnNaN); without one,
+    # `fit` raises FloatingPointError when the loss stops being finite
+    handles_nonfinite: bool = False
     _resumed: bool = False  # set by set_state; keeps the next on_train_begin from resetting
 
     def __init__(self) -> None:
@@ -83,48 +86,16 @@ class Callback:
         return f"{type(self).__name__}()"
 
 
-# -- argument checks: ValueError naming the callback, argument, expectation and value ---------
-def fail(owner: str, name: str, expected: str, value: Any) -> ValueError:
-    return ValueError(f"{owner}: {name} must be {expected}, got {value!r}")
-
-
+# -- argument checks (the package's one vocabulary, gpunet.checks, plus two of their own) ----
 def check_mode(owner: str, mode: Any) -> str:
-    if mode not in MODES:
-        raise fail(owner, "mode", f"one of {MODES}", mode)
+    check(mode in MODES, owner, "mode", f"one of {MODES}", mode)
     return mode
 
 
 def check_monitor(owner: str, monitor: Any) -> str:
-    if not isinstance(monitor, str) or not monitor:
-        raise fail(owner, "monitor", "a non-empty metric name such as 'val_loss'", monitor)
+    check(isinstance(monitor, str) and bool(monitor), owner, "monitor",
+          "a non-empty metric name such as 'val_loss'", monitor)
     return monitor
-
-
-def check_int(owner: str, name: str, value: Any, minimum: int = 0) -> int:
-    if not isinstance(value, numbers.Integral) or isinstance(value, bool) or value < minimum:
-        raise fail(owner, name, f"an int >= {minimum}", value)
-    return int(value)
-
-
-def check_float(owner: str, name: str, value: Any, minimum: float | None = None,
-                below: float | None = None) -> float:
-    """A finite real number, >= `minimum` and < `below` where given."""
-    ok = isinstance(value, numbers.Real) and not isinstance(value, bool) and math.isfinite(value)
-    ok = ok and (minimum is None or value >= minimum) and (below is None or value < below)
-    if not ok:
-        parts = ["a finite number"]
-        if minimum is not None:
-            parts.append(f">= {minimum}")
-        if below is not None:
-            parts.append(f"< {below}")
-        raise fail(owner, name, " ".join(parts), value)
-    return float(value)
-
-
-def check_bool(owner: str, name: str, value: Any) -> bool:
-    if not isinstance(value, bool):
-        raise fail(owner, name, "True or False", value)
-    return value
 
 
 # -- monitored values -------------------------------------------------------------------------
@@ -164,8 +135,8 @@ def decode_float(value: float | str | None) -> float | None:
 # -- weights on the device --------------------------------------------------------------------
 def snapshot(model: Any) -> Any:
     """A device copy of every weight (one contiguous array: NumPy or CuPy, like the model)."""
-    if hasattr(model, "check_flat"):
-        model.check_flat()
+    if hasattr(model, "relink_params"):
+        model.relink_params()
     return model.flat_params.copy()
 
 
@@ -184,8 +155,8 @@ def weights_from_arrays(arrays: dict[str, Any] | None, model: Any) -> Any:
 
 def restore(model: Any, weights: Any, owner: str) -> None:
     """Write a `snapshot` (device or host array) back into the model's flat parameters."""
-    if hasattr(model, "check_flat"):
-        model.check_flat()
+    if hasattr(model, "relink_params"):
+        model.relink_params()
     if tuple(weights.shape) != tuple(model.flat_params.shape):
         raise ValueError(f"{owner}: saved weights hold {weights.size} values but the model has "
                          f"{model.flat_params.size}; were they taken from another model?")

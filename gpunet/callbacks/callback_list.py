@@ -11,18 +11,34 @@ from gpunet.callbacks.base import Callback, Logs
 
 class CallbackList:
     """Forward each hook to `callbacks` in order (so the last one to restore weights wins).
+    `fit` drives exactly one, holding the user's callbacks, then History and ProgressBar.
 
-    State: `get_state()` is {"callbacks": [{"class": name, "state": {...}}, ...]} and
-    `get_arrays()` prefixes each callback's array names with "<index>.", so both fit in one
-    checkpoint; `set_state` checks that the same kinds of callbacks are being resumed.
+    State, the one format checkpoints store: `get_state()` is
+    {"callbacks": [{"class": name, "state": {...}}, ...]} and `get_arrays()` prefixes each
+    callback's array names with "<index>.". The one matching rule of `set_state`: each callback
+    takes the state of the first saved callback of its class not yet taken; saved state nobody
+    takes is dropped, and a callback with none starts afresh (so a resumed run may add or leave
+    out a callback).
     """
 
-    def __init__(self, callbacks: list[Callback] | None = None) -> None:
+    def __init__(self, callbacks: Any = None, owner: str = "CallbackList") -> None:
+        if callbacks is not None and not isinstance(callbacks, (list, tuple)):
+            raise TypeError(f"{owner}: callbacks must be a list of gpunet Callbacks, "
+                            f"got {type(callbacks).__name__}")
         self.callbacks = list(callbacks or [])
         for i, cb in enumerate(self.callbacks):
             if not isinstance(cb, Callback):
-                raise TypeError(f"CallbackList: callbacks[{i}] must be a gpunet Callback, "
-                                f"got {type(cb).__name__}")
+                raise TypeError(f"{owner}: callbacks[{i}] must be a gpunet Callback "
+                                f"(gpunet.callbacks.Callback), got {cb!r} of type "
+                                f"{type(cb).__name__}")
+            if any(cb is other for other in self.callbacks[:i]):
+                raise ValueError(f"{owner}: callbacks[{i}] {cb!r} is already in the list; each "
+                                 "hook would run twice for it")
+
+    @property
+    def handles_nonfinite(self) -> bool:
+        """True when a callback takes charge of a NaN/inf loss (else `fit` raises)."""
+        return any(cb.handles_nonfinite for cb in self.callbacks)
 
     def set_model(self, model: Any) -> None:
         for cb in self.callbacks:
@@ -57,16 +73,22 @@ class CallbackList:
                 for k, v in cb.get_arrays().items()}
 
     def set_state(self, state: dict[str, Any], arrays: dict[str, Any] | None = None) -> None:
-        saved = state["callbacks"]
-        names = [type(cb).__name__ for cb in self.callbacks]
-        if [s["class"] for s in saved] != names:
-            raise ValueError(f"CallbackList: the checkpoint holds state for callbacks "
-                             f"{[s['class'] for s in saved]} but these are {names}")
+        saved = state.get("callbacks") if isinstance(state, dict) else None
+        if not isinstance(saved, list) or not all(
+                isinstance(s, dict) and {"class", "state"} <= set(s) for s in saved):
+            raise ValueError("CallbackList: state must be {'callbacks': [{'class': ..., "
+                             "'state': ...}, ...]} as get_state returns, got "
+                             f"{str(state)[:200]}")
         arrays = arrays or {}
-        for i, (cb, s) in enumerate(zip(self.callbacks, saved, strict=True)):
+        untaken = list(range(len(saved)))
+        for cb in self.callbacks:
+            i = next((i for i in untaken if saved[i]["class"] == type(cb).__name__), None)
+            if i is None:
+                continue
+            untaken.remove(i)
             prefix = f"{i}."
             own = {k[len(prefix):]: v for k, v in arrays.items() if k.startswith(prefix)}
-            cb.set_state(s["state"], own)
+            cb.set_state(saved[i]["state"], own)
 
     def __len__(self) -> int:
         return len(self.callbacks)

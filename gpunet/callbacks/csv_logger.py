@@ -8,7 +8,11 @@ import warnings
 from pathlib import Path
 from typing import Any
 
-from gpunet.callbacks.base import Callback, Logs, check_bool, fail
+from gpunet.callbacks.base import (
+    Callback,
+    Logs,
+)
+from gpunet.checks import check_bool, fail
 
 
 class CSVLogger(Callback):

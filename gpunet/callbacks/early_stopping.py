@@ -11,15 +11,11 @@ import numpy as np
 from gpunet.callbacks.base import (
     Callback,
     Logs,
-    check_bool,
-    check_float,
-    check_int,
     check_mode,
     check_monitor,
     decode_float,
     direction,
     encode_float,
-    fail,
     monitor_value,
     restore,
     snapshot,
@@ -27,6 +23,7 @@ from gpunet.callbacks.base import (
     weights_to_arrays,
     worst,
 )
+from gpunet.checks import check_bool, check_float, check_int, fail
 
 
 class EarlyStopping(Callback):

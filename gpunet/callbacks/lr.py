@@ -16,19 +16,18 @@ import numpy as np
 from gpunet.callbacks.base import (
     Callback,
     Logs,
-    check_float,
-    check_int,
     check_mode,
     check_monitor,
     decode_float,
     direction,
     encode_float,
-    fail,
     get_lr,
     monitor_value,
     set_lr,
     worst,
 )
+from gpunet.checks import check_float, check_int, fail
+from gpunet.optimizers.schedules import cosine_lr
 
 
 class ReduceLROnPlateau(Callback):
@@ -173,9 +172,7 @@ class CosineAnnealing(Callback):
         """The lr for 0-based `epoch` (needs `initial_lr`, known from train begin)."""
         if self.initial_lr is None:
             raise ValueError("CosineAnnealing: initial_lr is not known before train begin")
-        e = min(max(epoch, 0), self.total_epochs)
-        cos = (1.0 + math.cos(math.pi * e / self.total_epochs)) / 2.0
-        return self.min_lr + (self.initial_lr - self.min_lr) * cos
+        return cosine_lr(epoch, self.initial_lr, self.total_epochs, self.min_lr)
 
     def on_train_begin(self, logs: Logs | None = None) -> None:
         if not self._fresh_start():

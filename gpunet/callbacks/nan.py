@@ -11,7 +11,6 @@ import numpy as np
 from gpunet.callbacks.base import (
     Callback,
     Logs,
-    check_bool,
     decode_float,
     encode_float,
     restore,
@@ -19,6 +18,7 @@ from gpunet.callbacks.base import (
     weights_from_arrays,
     weights_to_arrays,
 )
+from gpunet.checks import check_bool
 
 
 class TerminateOnNaN(Callback):
@@ -32,6 +32,8 @@ class TerminateOnNaN(Callback):
     epoch and batch; it is also issued as a RuntimeWarning and set as `model.stop_reason`.
     `restore_best_weights=False` skips the copy.
     """
+
+    handles_nonfinite = True
 
     def __init__(self, restore_best_weights: bool = True) -> None:
         super().__init__()

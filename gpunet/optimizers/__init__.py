@@ -7,29 +7,33 @@ per array, and learning-rate schedules (StepDecay, CosineDecay).
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any
 
-from gpunet.optimizers._checks import Schedule
 from gpunet.optimizers.base import Optimizer
 from gpunet.optimizers.rules import SGD, Adagrad, Adam, RMSprop
-from gpunet.optimizers.schedules import CosineDecay, StepDecay
+from gpunet.optimizers.schedules import CosineDecay, Schedule, StepDecay
 
-NAMES: dict[str, Callable[[], Optimizer]] = {
-    "sgd": SGD,
-    "momentum": lambda: SGD(momentum=0.9),
-    "adagrad": Adagrad,
-    "rmsprop": RMSprop,
-    "adam": Adam,
+# name -> (class, the settings the name stands for); the one optimizer lookup of gpunet
+NAMES: dict[str, tuple[type[Optimizer], dict[str, Any]]] = {
+    "sgd": (SGD, {}),
+    "momentum": (SGD, {"momentum": 0.9}),
+    "adagrad": (Adagrad, {}),
+    "rmsprop": (RMSprop, {}),
+    "adam": (Adam, {}),
 }
 
 
-def get(optimizer: Any) -> Optimizer:
-    """An Optimizer instance as is, or a new one (default settings) from its name."""
+def get(optimizer: Any, **kwargs: Any) -> Optimizer:
+    """An Optimizer instance as is, or a new one from its name, built with the name's settings
+    and `kwargs` (e.g. `get("momentum", lr=0.1)` is `SGD(momentum=0.9, lr=0.1)`)."""
     if isinstance(optimizer, Optimizer):
+        if kwargs:
+            raise ValueError(f"optimizer: settings {sorted(kwargs)} go with a name, not with the "
+                             f"instance {optimizer!r}")
         return optimizer
     if isinstance(optimizer, str) and optimizer.lower() in NAMES:
-        return NAMES[optimizer.lower()]()
+        cls, settings = NAMES[optimizer.lower()]
+        return cls(**{**settings, **kwargs})
     raise ValueError(f"optimizer: expected an Optimizer instance or one of {sorted(NAMES)}, "
                      f"got {optimizer!r}")
 

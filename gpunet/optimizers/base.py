@@ -11,7 +11,8 @@ from typing import Any
 import numpy as np
 
 from gpunet import backend
-from gpunet.optimizers._checks import Schedule, check, is_real
+from gpunet.checks import check, is_real
+from gpunet.optimizers.schedules import Schedule
 
 
 class Optimizer(abc.ABC):

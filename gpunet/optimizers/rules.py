@@ -6,9 +6,10 @@ from __future__ import annotations
 import math
 from typing import Any
 
+from gpunet.checks import check, is_real
 from gpunet.kernels import optim as kernels
-from gpunet.optimizers._checks import Schedule, check, is_real
 from gpunet.optimizers.base import Optimizer
+from gpunet.optimizers.schedules import Schedule
 
 
 class SGD(Optimizer):

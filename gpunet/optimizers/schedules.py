@@ -4,9 +4,20 @@ the trainer then calls `optimizer.on_epoch_begin(epoch)`, which sets `optimizer.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from typing import Any
 
-from gpunet.optimizers._checks import check, is_int, is_real
+from gpunet.checks import check, is_int, is_real
+
+Schedule = Callable[[int], float]
+
+
+def cosine_lr(epoch: int, initial_lr: float, total_epochs: int, min_lr: float) -> float:
+    """Half a cosine from `initial_lr` at epoch 0 to `min_lr` at `total_epochs`, flat after:
+    min_lr + (initial_lr − min_lr)·(1 + cos(π·e/T))/2 with e = min(epoch, T). The one cosine
+    formula of gpunet (the CosineDecay schedule and the CosineAnnealing callback use it)."""
+    e = min(max(epoch, 0), total_epochs)
+    return min_lr + (initial_lr - min_lr) * (1.0 + math.cos(math.pi * e / total_epochs)) / 2.0
 
 
 def _check_epoch(owner: str, epoch: Any) -> int:
@@ -51,9 +62,8 @@ class CosineDecay:
         self.min_lr = float(min_lr)
 
     def __call__(self, epoch: int) -> float:
-        epoch = min(_check_epoch("CosineDecay", epoch), self.total_epochs)
-        cos = math.cos(math.pi * epoch / self.total_epochs)
-        return self.min_lr + (self.initial_lr - self.min_lr) * (1.0 + cos) / 2.0
+        epoch = _check_epoch("CosineDecay", epoch)
+        return cosine_lr(epoch, self.initial_lr, self.total_epochs, self.min_lr)
 
     def __repr__(self) -> str:
         return (f"CosineDecay({self.initial_lr!r}, total_epochs={self.total_epochs}, "

@@ -13,6 +13,8 @@ from typing import Any
 
 import numpy as np
 
+from gpunet import backend
+
 
 def batch_slices(n: int, batch_size: int) -> list[slice]:
     return [slice(i, min(i + batch_size, n)) for i in range(0, n, batch_size)]
@@ -104,6 +106,6 @@ def _gather(src: np.ndarray, rows: np.ndarray | slice, out: np.ndarray) -> int:
 
 
 def make_batches(x: np.ndarray, y: np.ndarray, batch_size: int, xp: Any) -> Any:
-    if xp is np:
+    if backend.is_cpu(xp):
         return HostBatches(x, y, batch_size)
     return DeviceStream(x, y, batch_size, xp)

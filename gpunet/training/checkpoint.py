@@ -1,5 +1,6 @@
-"""Resumable training checkpoints: weights, optimizer state, the next epoch, the RNG state,
-callback state and the history so far, in one atomically written `.npz` (no pickle)."""
+"""Resumable training checkpoints: weights, optimizer state, the next epoch, the RNG state and
+the state of fit's CallbackList (the History so far included), in one atomically written
+`.npz` (no pickle)."""
 
 from __future__ import annotations
 
@@ -12,7 +13,8 @@ from gpunet import backend, serialization
 
 
 def save_checkpoint(path: str | os.PathLike, model: Any, next_epoch: int,
-                    callbacks: list[Any], history: dict[str, list[float]]) -> None:
+                    callbacks: Any) -> None:
+    """Write the state to resume at `next_epoch`; `callbacks` is fit's CallbackList."""
     arrays: dict[str, Any] = {"flat_params": model.flat_params}
     opt_meta = {}
     for key, value in model.optimizer.state_dict().items():
@@ -20,21 +22,18 @@ def save_checkpoint(path: str | os.PathLike, model: Any, next_epoch: int,
             arrays[f"optimizer/{key}"] = value
         else:
             opt_meta[key] = value
-    cb_meta = []
-    for i, cb in enumerate(callbacks):
-        cb_meta.append(cb.get_state())
-        for key, value in cb.get_arrays().items():
-            arrays[f"callback{i}/{key}"] = value
+    for key, value in callbacks.get_arrays().items():
+        arrays[f"callbacks/{key}"] = value
     meta = {"kind": "checkpoint", "architecture": model.architecture(),
             "next_epoch": next_epoch, "rng": backend.get_rng_state(), "optimizer": opt_meta,
             "optimizer_class": type(model.optimizer).__name__,
-            "callbacks": cb_meta, "callback_classes": [type(cb).__name__ for cb in callbacks],
-            "history": history}
+            "callbacks": callbacks.get_state()}
     serialization.write_npz(path, arrays, meta)
 
 
-def load_checkpoint(path: str | os.PathLike, model: Any, callbacks: list[Any]) -> dict[str, Any]:
-    """Restore model, optimizer, RNG and callbacks in place; return the meta."""
+def load_checkpoint(path: str | os.PathLike, model: Any, callbacks: Any) -> dict[str, Any]:
+    """Restore model, optimizer, RNG and `callbacks` (a CallbackList, its model set) in place;
+    return the meta."""
     arrays, meta = serialization.read_npz(path)
     if meta.get("kind") != "checkpoint":
         raise ValueError(f"{path}: not a training checkpoint (a saved model? load it with "
@@ -44,22 +43,13 @@ def load_checkpoint(path: str | os.PathLike, model: Any, callbacks: list[Any]) -
     if meta["optimizer_class"] != type(model.optimizer).__name__:
         raise ValueError(f"{path}: checkpoint optimizer {meta['optimizer_class']}, this run uses "
                          f"{type(model.optimizer).__name__}")
-    model.check_flat()
+    model.relink_params()
     model.flat_params[...] = backend.to_xp(arrays["flat_params"], model.xp)
     opt_state = dict(meta["optimizer"])
     opt_state.update({k.split("/", 1)[1]: v for k, v in arrays.items()
                       if k.startswith("optimizer/")})
     model.optimizer.load_state_dict(opt_state)
-    # each callback takes the state of the first unused saved callback of its class
-    unused = list(enumerate(meta["callback_classes"]))
-    for cb in callbacks:
-        match = next((pair for pair in unused if pair[1] == type(cb).__name__), None)
-        if match is None:
-            continue
-        unused.remove(match)
-        prefix = f"callback{match[0]}/"
-        cb.set_model(model)
-        cb.set_state(meta["callbacks"][match[0]], {k[len(prefix):]: v for k, v in arrays.items()
-                                                   if k.startswith(prefix)})
+    callbacks.set_state(meta["callbacks"], {k.split("/", 1)[1]: v for k, v in arrays.items()
+                                            if k.startswith("callbacks/")})
     backend.set_rng_state(meta["rng"])
     return meta

@@ -1,60 +1,51 @@
-"""Inference: `evaluate` (mean loss and accuracy) and `predict` (a NumPy array), in batches."""
+"""Inference: `evaluate` (mean loss and accuracy) and `predict` (a NumPy array), in batches,
+each batch through `test_step` / `predict_step` of the model (or of its CPU `Shards`)."""
 
 from __future__ import annotations
 
-import contextlib
 from typing import Any
 
 import numpy as np
 
 from gpunet import backend
-from gpunet.training.data import check_xy
-from gpunet.training.shards import Shards, resolve_workers
+from gpunet.training.data import check_batch_size, check_x, check_xy
+from gpunet.training.metrics import Tally
+from gpunet.training.shards import resolve_workers, sharded
 
 
-def evaluate_arrays(model: Any, x: np.ndarray, y: np.ndarray, batch_size: int,
-                    shards: Any = None) -> dict[str, float]:
-    """Mean loss and accuracy over checked host arrays, summed on the device, read once
-    (each batch shared between CPU threads when `shards` are given)."""
-    forward = model.forward if shards is None else shards.forward
-    xp = model.xp
-    loss_sum = xp.zeros((), dtype=np.float64)
-    correct = xp.zeros((), dtype=np.int64)
+def evaluate_arrays(runner: Any, x: np.ndarray, y: np.ndarray,
+                    batch_size: int) -> dict[str, float]:
+    """Mean loss and accuracy over checked host arrays, summed on the device and read once.
+    `runner`: the model, or `Shards` of it (anything with `test_step` and `xp`)."""
+    xp = runner.xp
+    tally = Tally(xp)
     for i in range(0, len(x), batch_size):
-        xb = xp.asarray(x[i:i + batch_size])
         yb = xp.asarray(y[i:i + batch_size])
-        out = forward(xb, training=False)
-        loss, _ = model.loss.forward(out, yb)
-        loss_sum += loss * len(xb)
-        if yb.ndim == 1:
-            correct += (out.argmax(axis=1) == yb).sum()
-        elif yb.ndim == 2:
-            correct += (out.argmax(axis=1) == yb.argmax(axis=1)).sum()
-    return {"loss": float(loss_sum) / len(x), "accuracy": int(correct) / len(x)}
+        out, loss = runner.test_step(xp.asarray(x[i:i + batch_size]), yb)
+        tally.add(out, yb, loss)
+    return tally.logs()
 
 
 def evaluate(model: Any, x: Any, y: Any, batch_size: int = 1024,
              workers: int | str = "auto") -> dict[str, float]:
+    """{"loss", "accuracy"} of the compiled model on x, y."""
     if model.loss is None:
         raise RuntimeError("evaluate: call model.compile(loss=...) first")
-    from gpunet.training.loop import _n_outputs
-
+    batch_size = check_batch_size("evaluate", batch_size)
     n_workers = resolve_workers(model, workers, "evaluate", batch_size)
-    x, y = check_xy(x, y, model, _n_outputs(model), "evaluate")
-    with Shards.open(model, n_workers, training=False) or contextlib.nullcontext() as shards:
-        return evaluate_arrays(model, x, y, batch_size, shards)
+    x, y = check_xy(x, y, model, "evaluate")
+    with sharded(model, n_workers, training=False) as runner:
+        return evaluate_arrays(runner, x, y, batch_size)
 
 
 def predict(model: Any, x: Any, batch_size: int = 1024, workers: int | str = "auto") -> np.ndarray:
-    """Model outputs for x as a host NumPy array."""
+    """Model outputs for x as a host NumPy array (shape (0, outputs...) for an empty x)."""
+    batch_size = check_batch_size("predict", batch_size)
     n_workers = resolve_workers(model, workers, "predict", batch_size)
-    x = backend.to_numpy(x)
-    if model.input_shape is not None and tuple(x.shape[1:]) != tuple(model.input_shape):
-        raise ValueError(f"predict: x samples must have shape {tuple(model.input_shape)}, "
-                         f"got {tuple(x.shape[1:])}")
-    with Shards.open(model, n_workers, training=False) or contextlib.nullcontext() as shards:
-        forward = model.forward if shards is None else shards.forward
-        outs = [backend.to_numpy(forward(model.xp.asarray(x[i:i + batch_size], np.float32),
-                                         training=False))
-                for i in range(0, len(x), batch_size)]
-    return np.concatenate(outs) if outs else np.zeros((0,), np.float32)
+    x = check_x(x, model, "predict")
+    if len(x) == 0 and model.output_shape is not None:
+        return np.zeros((0, *model.output_shape), np.float32)
+    with sharded(model, n_workers, training=False) as runner:
+        outs = [backend.to_numpy(runner.predict_step(model.xp.asarray(x[i:i + batch_size])))
+                for i in range(0, max(len(x), 1), batch_size)]
+    return np.concatenate(outs)

@@ -1,38 +1,49 @@
-"""`fit`: the training loop. One step is forward, loss, backward, one optimizer update over the
-flat parameter buffer. Loss and accuracy accumulate on the device and are read every
-`log_every` batches, so a GPU step needs no host↔device synchronisation."""
+"""`fit`: a thin epoch loop around the model's `train_step`, with one CallbackList.
+
+Data flow: host arrays → `batches` (shuffled views on the CPU, double-buffered copies to the
+GPU) → `train_step(xb, yb)` of the model or of its CPU `Shards` → `Tally` (loss and accuracy
+summed on the device, read every `log_every` batches, every batch on the CPU) → the callbacks
+(the user's, then History, then ProgressBar) → a resumable checkpoint after each epoch. A GPU
+step therefore needs no host↔device synchronisation.
+"""
 
 from __future__ import annotations
 
 import math
 import os
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
-import numpy as np
-
 from gpunet import backend
-from gpunet.training import checkpoint as ckpt
+from gpunet.callbacks import CallbackList, History, ProgressBar
+from gpunet.checks import check_int, check_positive_int
 from gpunet.training.batches import make_batches
-from gpunet.training.data import check_xy, split_validation
+from gpunet.training.checkpoint import load_checkpoint, save_checkpoint
+from gpunet.training.data import FitData, check_batch_size, fit_data
 from gpunet.training.evaluate import evaluate_arrays
-from gpunet.training.progress import Progress
-from gpunet.training.shards import Shards, resolve_workers
+from gpunet.training.metrics import Tally
+from gpunet.training.shards import resolve_workers, sharded
 
 
 @dataclass
-class History:
-    """Per-epoch logs: loss, accuracy, val_loss, val_accuracy, lr, seconds, images_per_second."""
+class Run:
+    """What one `fit` call fixes before its first epoch."""
 
-    history: dict[str, list[float]] = field(default_factory=dict)
-    epoch: list[int] = field(default_factory=list)
-    stop_reason: str = ""
-
-    def append(self, epoch: int, logs: dict[str, float]) -> None:
-        self.epoch.append(epoch)
-        for key, value in logs.items():
-            self.history.setdefault(key, []).append(float(value))
+    model: Any
+    data: FitData
+    callbacks: CallbackList
+    batches: Any
+    epochs: int
+    batch_size: int
+    shuffle: bool
+    augment: Any
+    log_every: int
+    checkpoint: str | os.PathLike | None
+    verbose: int
+    workers: int
+    history: History
+    runner: Any = None  # runs the steps: the model, or Shards of it (set inside `fit`)
 
 
 def fit(model: Any, x: Any, y: Any, epochs: int = 1, batch_size: int = 32,
@@ -40,163 +51,139 @@ def fit(model: Any, x: Any, y: Any, epochs: int = 1, batch_size: int = 32,
         shuffle: bool = True, callbacks: list[Any] | None = None, verbose: int = 1,
         augment: Any = None, checkpoint: str | os.PathLike | None = None,
         resume: str | os.PathLike | None = None, log_every: int = 20,
-        workers: int | str = "auto") -> History:
-    """Train `model` (compiled) on host arrays x, y.
+        workers: int | str = "auto", initial_epoch: int = 0) -> History:
+    """Train `model` (compiled) on host arrays x, y; return its History (also `model.history`).
 
     validation_split takes the LAST fraction of (x, y), before any shuffling (as Keras does).
     `augment(xb, xp)` may transform each training batch on the device. `checkpoint`: write a
-    resumable checkpoint there after every epoch and on Ctrl-C; `resume`: continue from one.
-    `workers` (CPU): threads that share each batch ("auto": see `gpunet.training.shards`).
+    resumable checkpoint there after every epoch; `resume`: continue from one (it says where);
+    else the first epoch is `initial_epoch` (as in Keras: callbacks whose state was restored
+    with `set_state` continue from there). `workers` (CPU): threads that share each batch
+    ("auto": see `gpunet.training.shards`). A NaN/inf loss stops training and raises
+    FloatingPointError, unless a callback handles it (TerminateOnNaN).
     """
     if model.optimizer is None or model.loss is None:
         raise RuntimeError("fit: call model.compile(loss=..., optimizer=...) first")
-    for arg, value in (("epochs", epochs), ("batch_size", batch_size), ("log_every", log_every)):
-        if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-            raise ValueError(f"fit: {arg} must be a positive int, got {value!r}")
+    run = _plan(model, x, y, epochs, batch_size, validation_split, validation_data, shuffle,
+                callbacks, verbose, augment, checkpoint, log_every, workers)
+    start = _begin(run, resume, check_int("fit", "initial_epoch", initial_epoch))
+    with sharded(model, run.workers) as run.runner:
+        _run_epochs(run, start)
+    run.callbacks.on_train_end({})
+    if model.nonfinite and not run.callbacks.handles_nonfinite:
+        raise FloatingPointError(model.nonfinite)
+    return run.history
+
+
+def _plan(model: Any, x: Any, y: Any, epochs: Any, batch_size: Any, validation_split: float,
+          validation_data: Any, shuffle: bool, callbacks: Any, verbose: int, augment: Any,
+          checkpoint: Any, log_every: Any, workers: Any) -> Run:
+    """Check fit's arguments and data; build its batches and its one CallbackList."""
+    epochs = check_positive_int("fit", "epochs", epochs)
+    batch_size = check_batch_size("fit", batch_size)
+    log_every = check_positive_int("fit", "log_every", log_every)
     n_workers = resolve_workers(model, workers, "fit", batch_size)
-    n_out = _n_outputs(model)
-    x, y = check_xy(x, y, model, n_out, "fit")
-    if validation_data is not None:
-        xv, yv = check_xy(*validation_data, model, n_out, "fit(validation_data)")
-    elif validation_split:
-        x, y, xv, yv = split_validation(x, y, validation_split)
-    else:
-        xv = yv = None
-    callbacks = list(callbacks or [])
-    xp = model.xp
-    model.check_flat()
-    model.stop_training = False
-    model.stop_reason = ""
-    for cb in callbacks:
-        cb.set_model(model)
+    user = CallbackList(callbacks, owner="fit").callbacks
+    data = fit_data(model, x, y, validation_split, validation_data)
+    steps = math.ceil(len(data.x) / batch_size)
     history = History()
-    start_epoch = 0
+    cbs = CallbackList([*user, history, ProgressBar(verbose, epochs, steps)])
+    return Run(model, data, cbs, make_batches(data.x, data.y, batch_size, model.xp), epochs,
+               batch_size, bool(shuffle), augment, log_every, checkpoint, verbose, n_workers,
+               history)
+
+
+def _begin(run: Run, resume: str | os.PathLike | None, start: int) -> int:
+    """Reset the model's stop state, resume if asked, start the callbacks; the first epoch."""
+    model = run.model
+    model.relink_params()
+    model.stop_training, model.stop_reason, model.nonfinite = False, "", None
+    model.history = run.history
+    run.callbacks.set_model(model)
     if resume is not None:
-        meta = ckpt.load_checkpoint(resume, model, callbacks)
-        if hasattr(model.optimizer, "to"):
-            model.optimizer.to(xp)
-        start_epoch = int(meta["next_epoch"])
-        history.history = {k: list(v) for k, v in meta["history"].items()}
-        history.epoch = list(range(len(next(iter(history.history.values()), []))))
-    batches = make_batches(x, y, batch_size, xp)
-    progress = Progress(verbose, epochs)
-    n_batches = math.ceil(len(x) / batch_size)
-    for cb in callbacks:
-        cb.on_train_begin({})
-    epoch = start_epoch
-    shards = Shards.open(model, n_workers)
+        meta = load_checkpoint(resume, model, run.callbacks)
+        model.optimizer.to(model.xp)
+        start = int(meta["next_epoch"])
+    run.callbacks.on_train_begin({})
+    return start
+
+
+def _run_epochs(run: Run, start: int) -> None:
+    """The epoch loop: train, validate, callbacks, checkpoint; Ctrl-C ends it cleanly."""
+    model = run.model
+    epoch = start
     try:
-        for epoch in range(start_epoch, epochs):
-            _set_epoch(model, epoch, callbacks)
-            progress.start_epoch(epoch, n_batches)
-            order = backend.rng().permutation(len(x)) if shuffle else None
-            if model.xp is not np:  # GPU dropout and augmentation draw from CuPy's generator:
-                # seed it from the host one, whose state checkpoints keep, so resume replays it
-                model.xp.random.seed(int(backend.rng().integers(2**63)))
-            t0 = time.perf_counter()
-            logs = _train_epoch(model, batches.epoch(order), epoch, callbacks, progress,
-                                augment, log_every, shards)
-            if model.xp is not np:
-                model.xp.cuda.get_current_stream().synchronize()
-            seconds = time.perf_counter() - t0
-            logs.update(lr=float(model.optimizer.lr), seconds=seconds,
-                        images_per_second=len(x) / seconds)
-            if xv is not None:
-                val = evaluate_arrays(model, xv, yv, max(batch_size, 1024), shards)
+        for epoch in range(start, run.epochs):
+            logs = _train_epoch(run, epoch)
+            if run.data.xv is not None:
+                val = evaluate_arrays(run.runner, run.data.xv, run.data.yv,
+                                      max(run.batch_size, 1024))
                 logs.update(val_loss=val["loss"], val_accuracy=val["accuracy"])
-            for cb in callbacks:
-                cb.on_epoch_end(epoch, logs)
-            history.append(epoch, logs)
-            progress.end_epoch(epoch, logs)
-            if checkpoint is not None:
-                ckpt.save_checkpoint(checkpoint, model, epoch + 1, callbacks, history.history)
+            run.callbacks.on_epoch_end(epoch, logs)
+            if run.checkpoint is not None:
+                save_checkpoint(run.checkpoint, model, epoch + 1, run.callbacks)
             if model.stop_training:
-                history.stop_reason = getattr(model, "stop_reason", "") or "stopped by a callback"
+                model.stop_reason = model.stop_reason or model.nonfinite or \
+                    "stopped by a callback"
                 break
     except KeyboardInterrupt:
-        history.stop_reason = f"interrupted during epoch {epoch + 1}"
-        if verbose:
-            where = f"; resumable checkpoint (epoch {len(history.epoch)}) at {checkpoint}" \
-                if checkpoint is not None and history.epoch else ""
+        model.stop_reason = f"interrupted during epoch {epoch + 1}"
+        if run.verbose:
+            done = len(run.history.epoch)
+            where = f"; resumable checkpoint (epoch {done}) at {run.checkpoint}" \
+                if run.checkpoint is not None and done else ""
             print(f"\ntraining interrupted during epoch {epoch + 1}{where}", flush=True)
-    finally:
-        if shards is not None:
-            shards.close()
-    for cb in callbacks:
-        cb.on_train_end({})
-    nonfinite = getattr(model, "_nonfinite", None)
-    if nonfinite and not any(type(cb).__name__ == "TerminateOnNaN" for cb in callbacks):
-        raise FloatingPointError(nonfinite)
-    return history
 
 
-def _n_outputs(model: Any) -> int | None:
-    shape = model.input_shape
-    if shape is None:
-        return None
-    for layer in model.layers:
-        shape = layer.output_shape(shape)
-    return shape[0] if len(shape) == 1 else None
+def _train_epoch(run: Run, epoch: int) -> dict[str, float]:
+    """One pass over the shuffled training data; the epoch's logs."""
+    model = run.model
+    model.optimizer.on_epoch_begin(epoch)
+    run.callbacks.on_epoch_begin(epoch, {})
+    order = backend.rng().permutation(len(run.data.x)) if run.shuffle else None
+    if not model.on_cpu:  # GPU dropout and augmentation draw from CuPy's generator: seed it
+        # from the host one, whose state checkpoints keep, so that a resumed run replays it
+        model.xp.random.seed(int(backend.rng().integers(2**63)))
+    t0 = time.perf_counter()
+    tally = Tally(model.xp, accuracy="accuracy" in model.metrics)
+    _train_batches(run, epoch, tally, run.batches.epoch(order))
+    logs = tally.logs()  # reading the sums waits for the device
+    seconds = time.perf_counter() - t0
+    note_nonfinite(model, logs["loss"], epoch)
+    logs.update(lr=float(model.optimizer.lr), seconds=seconds,
+                images_per_second=len(run.data.x) / seconds)
+    return logs
 
 
-def _set_epoch(model: Any, epoch: int, callbacks: list[Any]) -> None:
-    if hasattr(model.optimizer, "on_epoch_begin"):
-        model.optimizer.on_epoch_begin(epoch)
-    for cb in callbacks:
-        cb.on_epoch_begin(epoch, {})
-
-
-def _train_epoch(model: Any, batches: Any, epoch: int, callbacks: list[Any], progress: Progress,
-                 augment: Any, log_every: int, shards: Shards | None) -> dict[str, float]:
-    xp = model.xp
-    loss_fn, opt = model.loss, model.optimizer
-    params, grads = [model.flat_params], [model.flat_grads]
-    loss_sum = xp.zeros((), dtype=np.float64)
-    correct = xp.zeros((), dtype=np.int64)
-    seen = pending = 0
-    model._nonfinite = None
+def _train_batches(run: Run, epoch: int, tally: Tally, batches: Any) -> None:
+    """The hot loop: one `train_step` per batch; the loss is read (and the callbacks told)
+    every `log_every` batches, every batch on the CPU where reading is free."""
+    model, step, augment, xp = run.model, run.runner.train_step, run.augment, run.model.xp
+    on_batch_end = run.callbacks.on_batch_end
+    every = 1 if model.on_cpu else run.log_every
+    pending = 0
     for b, (xb, yb) in enumerate(batches):
         if augment is not None:
             xb = augment(xb, xp)
-        if shards is None:
-            out = model.forward(xb, training=True)
-            loss, grad = loss_fn.forward(out, yb)
-        else:  # forward, loss and backward, the batch shared between CPU threads
-            out, loss = shards.train_step(xb, yb)
-        if xp is np and not math.isfinite(float(loss)):  # free on the CPU: stop before the step
-            model._nonfinite = (f"the loss became {float(loss)} in epoch {epoch + 1}, batch "
-                                f"{b + 1} (training diverged: lower the learning rate or check "
-                                "the data); that batch was not trained on")
-            model.stop_training = True
-            for cb in callbacks:
-                cb.on_batch_end(b, {"loss": float(loss)})
-            break
-        if shards is None:
-            model.backward(grad)
-        opt.step(params, grads)
-        n = len(xb)
-        loss_sum += loss * n
-        if yb.ndim == 1:
-            correct += (out.argmax(axis=1) == yb).sum()
-        seen += n
+        out, loss = step(xb, yb)
+        tally.add(out, yb, loss)
         pending += 1
-        if pending == log_every or xp is np:
-            logs = {"loss": float(loss_sum) / seen}
-            if not math.isfinite(logs["loss"]) and model._nonfinite is None:
-                model._nonfinite = (f"the loss became {logs['loss']} in epoch {epoch + 1}, "
-                                    f"batch {b + 1} (training diverged: lower the learning rate "
-                                    "or check the data)")
-                model.stop_training = True
-            for cb in callbacks:
-                cb.on_batch_end(b, logs)
-            progress.update(pending, logs)
+        if pending == every:
             pending = 0
+            logs = {"loss": tally.mean_loss()}
+            note_nonfinite(model, logs["loss"], epoch, b)
+            on_batch_end(b, logs)
             if model.stop_training:
-                break
-    logs = {"loss": float(loss_sum) / max(seen, 1)}
-    if model.metrics:
-        logs["accuracy"] = int(correct) / max(seen, 1)
-    if not math.isfinite(logs["loss"]) and model._nonfinite is None:
-        model._nonfinite = f"the loss became {logs['loss']} in epoch {epoch + 1}"
-        model.stop_training = True
-    return logs
+                return
+
+
+def note_nonfinite(model: Any, loss: float, epoch: int, batch: int | None = None) -> None:
+    """The one place a NaN/inf training loss is noticed: the first one is described in
+    `model.nonfinite` and training stops after this epoch (callbacks see the loss too)."""
+    if math.isfinite(loss) or model.nonfinite is not None:
+        return
+    where = f"epoch {epoch + 1}" if batch is None else f"epoch {epoch + 1}, batch {batch + 1}"
+    skipped = "; that batch was not trained on" if model.on_cpu and batch is not None else ""
+    model.nonfinite = (f"the loss became {loss} in {where} (training diverged: lower the "
+                       f"learning rate or check the data){skipped}")
+    model.stop_training = True

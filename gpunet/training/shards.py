@@ -7,17 +7,21 @@ multi-threaded BLAS busy. NumPy releases the GIL inside ufuncs, copies and matmu
 in threads keep every core on useful work: the cnn's step at batch 128 on 2 cores went from
 19–28 ms to 14–15 ms (see docs/benchmarks.md).
 
-A replica shares the model's parameter arrays (views of `flat_params`, so one optimizer step
-updates all) and owns its caches and, for training, a gradient buffer laid out like
-`flat_grads`; after backward the replicas' gradients are added into the model's. Each shard's
-loss gradient is scaled by its share of the batch, so the sum is the gradient of the batch
-mean. A layer that changed its own state in forward (beyond what backward needs, say running
-statistics) would see only its shard: gpunet's layers do not; pass workers=1 for one that does.
+`Shards` has the model's step interface (`train_step`, `test_step`, `predict_step`), so the
+training loop runs either without knowing which. A replica is a model (`Sequential.replica`)
+sharing the parameter buffer, so one optimizer step updates all; it owns its caches and, for
+training, its gradient buffer. Each replica runs the model's own `compute_gradients` on its
+shard with the loss gradient scaled by its share of the batch, and the replicas' gradients are
+added into the model's, giving the gradient of the batch mean; then the model's
+`apply_gradients` (reduction, optimizer step) runs once. A layer that changed its own state in
+forward (beyond what backward needs, say running statistics) would see only its shard:
+gpunet's layers do not; pass workers=1 for one that does.
 """
 
 from __future__ import annotations
 
-import copy
+import contextlib
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -25,6 +29,7 @@ import numpy as np
 from threadpoolctl import threadpool_info, threadpool_limits
 
 from gpunet import backend
+from gpunet.checks import check, is_int
 
 
 def blas_threads() -> int:
@@ -43,40 +48,41 @@ def resolve_workers(model: Any, workers: int | str, caller: str, batch_size: int
     """`workers` as a thread count. "auto": for a model that holds a layer marked
     `parallel_shards` (conv and pooling layers), the BLAS thread count, at most one per
     MIN_SHARD samples of a batch; else 1. The GPU always gets 1."""
-    if workers == "auto":
-        if model.xp is not np:
+    if isinstance(workers, str) and workers == "auto":
+        if not model.on_cpu:
             return 1
         if not any(getattr(layer, "parallel_shards", False) for layer in model.layers):
             return 1
         return max(1, min(blas_threads(), batch_size // MIN_SHARD))
-    if not isinstance(workers, int) or isinstance(workers, bool) or workers < 1:
-        raise ValueError(f"{caller}: workers must be a positive int or 'auto', got {workers!r}")
-    if workers > 1 and model.xp is not np:
+    check(is_int(workers) and workers >= 1, caller, "workers", "a positive int or 'auto'",
+          workers)
+    if workers > 1 and not model.on_cpu:
         raise ValueError(f"{caller}: workers={workers} splits batches across CPU threads; "
                          f"this model is on {model.device!r} (use workers=1 or 'auto')")
-    return workers
+    return int(workers)
+
+
+@contextlib.contextmanager
+def sharded(model: Any, workers: int, training: bool = True) -> Iterator[Any]:
+    """What runs the steps: the model itself for one worker, else `Shards` of it (closed when
+    the block ends); training=False for inference only (no gradient buffers)."""
+    if workers == 1:
+        yield model
+        return
+    with Shards(model, workers, training) as shards:
+        yield shards
 
 
 class Shards:
-    """`workers` replicas of `model` (the first is the model itself) and their threads. BLAS
-    runs single-threaded from creation until `close`."""
+    """`workers` replicas of `model` (the first is the model itself) and their threads, with
+    the model's step interface. BLAS runs single-threaded from creation until `close`."""
 
     def __init__(self, model: Any, workers: int, training: bool = True) -> None:
-        self.model = model
-        for layer in model.layers:  # nothing pending: no stale cache gets copied
-            layer._clear_cache()
-        self.replicas = [model.layers] + [_replica(model, training) for _ in range(workers - 1)]
-        self.grads = [model.flat_grads] + [r.flat_grads for r in self.replicas[1:]] \
-            if training else []
+        self.model, self.xp, self.training = model, model.xp, training
+        self.replicas = [model] + [model.replica(gradients=training) for _ in range(workers - 1)]
         self._random = any(layer.uses_rng for layer in model.layers)
         self._pool = ThreadPoolExecutor(workers - 1, thread_name_prefix="gpunet-shard")
         self._blas = threadpool_limits(limits=1, user_api="blas")
-
-    @classmethod
-    def open(cls, model: Any, workers: int, training: bool = True) -> Shards | None:
-        """Shards for more than one worker, else None (the plain single-threaded path);
-        with training=False for inference only (no gradient buffers)."""
-        return cls(model, workers, training) if workers > 1 else None
 
     def close(self) -> None:
         """Wait for the threads and give BLAS its threads back."""
@@ -98,69 +104,48 @@ class Shards:
                  None if seeds is None else int(seeds[i])) for i in range(len(bounds) - 1)]
 
         def call(job: tuple[Any, int, int, int | None]) -> Any:
-            layers, start, stop, seed = job
+            replica, start, stop, seed = job
             if seed is None:
-                return fn(layers, start, stop)
-            with backend.stream_for(seed):
-                return fn(layers, start, stop)
+                return fn(replica, start, stop)
+            with backend.local_rng(seed):
+                return fn(replica, start, stop)
 
         futures = [self._pool.submit(call, job) for job in jobs[1:]]
         first = call(jobs[0])
         return [first] + [f.result() for f in futures]
 
-    def forward(self, x: Any, training: bool = False) -> Any:
-        """The model's output for x, computed shard by shard."""
-        outs = self._run(lambda layers, a, b: _forward(layers, x[a:b], training), len(x))
-        return outs[0] if len(outs) == 1 else np.concatenate(outs)
-
-    def train_step(self, x: Any, y: Any) -> tuple[Any, Any]:
-        """Forward, loss and backward of one batch; returns (output, mean loss) and leaves
-        the batch's gradient in `model.flat_grads` (the optimizer step is the caller's)."""
-        if not self.grads:
+    def compute_gradients(self, x: Any, y: Any) -> tuple[Any, Any]:
+        """The model's `compute_gradients` for one batch, shard by shard: (output, mean loss),
+        the batch's gradient left in `model.flat_grads`."""
+        if not self.training:
             raise RuntimeError("Shards: opened with training=False, for inference only")
-        loss_fn, n = self.model.loss, len(x)
+        n = len(x)
 
-        def shard(layers: list[Any], a: int, b: int) -> tuple[Any, Any]:
-            out = _forward(layers, x[a:b], True)
-            loss, grad = loss_fn.forward(out, y[a:b])
-            if b - a != n:
-                grad *= grad.dtype.type((b - a) / n)
-            for layer in reversed(layers):
-                grad = layer.backward(grad)
+        def shard(replica: Any, a: int, b: int) -> tuple[Any, Any]:
+            out, loss = replica.compute_gradients(x[a:b], y[a:b], share=(b - a) / n)
             return out, loss * ((b - a) / n)
 
         results = self._run(shard, n)
-        for g in self.grads[1:len(results)]:
-            self.grads[0] += g
-        out = results[0][0] if len(results) == 1 else np.concatenate([r[0] for r in results])
-        return out, sum(r[1] for r in results[1:]) + results[0][1]
+        total = self.model.flat_grads
+        for replica in self.replicas[1:len(results)]:
+            total += replica.flat_grads
+        return _joined([r[0] for r in results]), sum(r[1] for r in results[1:]) + results[0][1]
+
+    def train_step(self, x: Any, y: Any) -> tuple[Any, Any]:
+        """`Sequential.train_step` with the gradient computed shard by shard."""
+        out, loss = self.compute_gradients(x, y)
+        self.model.apply_gradients(loss)
+        return out, loss
+
+    def test_step(self, x: Any, y: Any) -> tuple[Any, Any]:
+        """`Sequential.test_step` with the outputs computed shard by shard."""
+        out = self.predict_step(x)
+        return out, self.model.loss.forward(out, y)[0]
+
+    def predict_step(self, x: Any) -> Any:
+        """`Sequential.predict_step`, shard by shard."""
+        return _joined(self._run(lambda replica, a, b: replica.predict_step(x[a:b]), len(x)))
 
 
-def _forward(layers: list[Any], x: Any, training: bool) -> Any:
-    for layer in layers:
-        x = layer.forward(x, training=training)
-    return x
-
-
-class _Replica(list):
-    """The layers of a replica, plus its gradient buffer."""
-
-    flat_grads: Any = None
-
-
-def _replica(model: Any, training: bool) -> _Replica:
-    """Copies of the model's layers that share its parameter arrays but own everything else:
-    for training, gradients in their own buffer; for inference none (they stay shared, unused)."""
-    memo: dict[int, Any] = {id(a): a for layer in model.layers
-                            for a in (*layer.params.values(), *layer.grads.values())}
-    layers = _Replica(copy.deepcopy(model.layers, memo))
-    if not training:
-        return layers
-    layers.flat_grads = np.zeros_like(model.flat_grads)
-    offset = 0
-    for layer in layers:
-        for k, p in layer.params.items():
-            size = int(np.prod(p.shape))
-            layer.grads[k] = layers.flat_grads[offset:offset + size].reshape(p.shape)
-            offset += size
-    return layers
+def _joined(outs: list[Any]) -> Any:
+    return outs[0] if len(outs) == 1 else np.concatenate(outs)

@@ -55,12 +55,12 @@ def build(model: str, device: str, widths: tuple[int, ...] = common.MLP_WIDTHS) 
     """The model of train_mnist.py (or the mlp with other hidden widths), compiled for SGD
     momentum 0.9 and softmax cross-entropy."""
     import gpunet as gn
-    import gpunet.models
+    import gpunet.reference_models
 
     if model == "cnn":
-        net = gpunet.models.cnn(device=device)
+        net = gpunet.reference_models.cnn(device=device)
     elif tuple(widths) == common.MLP_WIDTHS:
-        net = gpunet.models.mlp(device=device)
+        net = gpunet.reference_models.mlp(device=device)
     else:
         layers: list[Any] = []
         sizes = [784, *widths]

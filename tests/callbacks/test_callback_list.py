@@ -72,9 +72,23 @@ def test_state_round_trip_matches_an_uninterrupted_run(tmp_path, set_state_first
     np.testing.assert_array_equal(saved_weights(tmp_path / "best.npz"), weights_of(1))
 
 
-def test_callback_list_refuses_state_of_other_callbacks():
-    state = CallbackList([EarlyStopping()]).get_state()
-    with pytest.raises(ValueError, match=r"\['EarlyStopping'\] but these are \['CSVLogger'\]"):
-        CallbackList([CSVLogger("x.csv")]).set_state(state, {})
+def test_each_callback_takes_the_first_saved_state_of_its_class():
+    first, second = EarlyStopping(patience=5), EarlyStopping(patience=5)
+    first.wait, second.wait = 1, 2
+    state = CallbackList([first, CSVLogger("x.csv"), second]).get_state()
+    a, b, other = EarlyStopping(patience=5), EarlyStopping(patience=5), ReduceLROnPlateau()
+    CallbackList([other, a, b]).set_state(json_round_trip(state), {})
+    assert (a.wait, b.wait) == (1, 2)  # in order, the CSVLogger's state dropped
+    assert other.get_state() == ReduceLROnPlateau().get_state()  # none saved: starts afresh
+
+
+def test_callback_list_refuses_bad_state_and_non_callbacks():
+    with pytest.raises(ValueError, match=r"CallbackList: state must be \{'callbacks'"):
+        CallbackList([EarlyStopping()]).set_state({"wait": 3}, {})
     with pytest.raises(TypeError, match="callbacks\\[0\\] must be a gpunet Callback"):
         CallbackList([object()])
+    stopper = EarlyStopping()
+    with pytest.raises(ValueError, match=r"fit: callbacks\[1\] EarlyStopping\(.*\) is already"):
+        CallbackList([stopper, stopper], owner="fit")
+    with pytest.raises(TypeError, match="fit: callbacks must be a list"):
+        CallbackList(print, owner="fit")

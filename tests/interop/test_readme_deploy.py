@@ -10,7 +10,8 @@ import sys
 
 import pytest
 
-from gpunet import cli_export, models
+from gpunet import cli_export
+from gpunet import reference_models as models
 from tests.conftest import REPO
 
 README = (REPO / "README.md").read_text()

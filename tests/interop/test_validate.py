@@ -6,7 +6,7 @@ import pytest
 
 import gpunet as gn
 from gpunet.interop import validate
-from gpunet.models import cnn
+from gpunet.reference_models import cnn
 
 
 def test_the_cnn_s_own_architecture_and_weights_pass():

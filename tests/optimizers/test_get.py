@@ -35,3 +35,11 @@ def test_model_compile_uses_get_and_steps_flat_buffers():
     opt.step([model.flat_params], [model.flat_grads])
     close(model.flat_params, before - 0.001, rtol=0, atol=1e-6)
     close(model.layers[0].params["b"], host(before)[-2:] - 0.001, rtol=0, atol=1e-6)
+
+
+def test_get_builds_a_named_optimizer_with_settings():
+    momentum = opts.get("momentum", lr=0.3, weight_decay=0.1)
+    assert type(momentum) is opts.SGD and momentum.momentum == 0.9 and momentum.lr == 0.3
+    assert momentum.weight_decay == 0.1 and opts.get("adam", lr=0.02).lr == 0.02
+    with pytest.raises(ValueError, match="settings \\['lr'\\] go with a name"):
+        opts.get(opts.Adam(), lr=0.1)

@@ -64,9 +64,11 @@ def test_same_seed_gives_identical_history_on_cpu():
     runs = []
     for _ in range(2):
         gn.seed(3)
-        model = small_model()
-        model.layers.insert(2, gn.layers.Dropout(0.2))  # masks come from the seeded RNG too
-        model._place()
+        L = gn.layers  # dropout masks come from the seeded RNG too
+        model = gn.Sequential([L.Dense(4, 16), L.ReLU(), L.Dropout(0.2), L.Dense(16, 3)],
+                              device="cpu")
+        model.compile(loss="crossentropy", optimizer=gn.optimizers.SGD(lr=0.05, momentum=0.9),
+                      metrics=["accuracy"])
         hist = model.fit(x, y, epochs=3, batch_size=16, validation_split=0.1, verbose=0)
         runs.append(({k: v for k, v in hist.history.items()
                       if k not in ("seconds", "images_per_second")}, host(model.flat_params)))
@@ -173,13 +175,94 @@ def test_host_batches_cover_every_sample_once():
     assert sorted(np.concatenate(got).tolist()) == list(range(10))
 
 
-@pytest.mark.gpu
-def test_progress_is_one_line_per_epoch_off_a_terminal_and_silent_with_verbose_0(capsys):
+def test_one_hot_targets_give_the_same_accuracy_as_labels():
+    x, y = blobs(300)
+    onehot = np.eye(3, dtype=np.float32)[y]
+    hists = []
+    for targets in (y, onehot):
+        gn.seed(1)
+        hists.append(small_model().fit(x, targets, epochs=3, batch_size=32, verbose=0,
+                                       validation_split=0.2, shuffle=False).history)
+    assert hists[1]["accuracy"][-1] > 0.9
+    assert hists[1]["accuracy"] == hists[0]["accuracy"]
+    assert hists[1]["val_accuracy"] == hists[0]["val_accuracy"]
+
+
+def test_early_stopping_on_training_accuracy_with_one_hot_targets():
+    x, y = blobs(300)
+    onehot = np.eye(3, dtype=np.float32)[y]
+    model = small_model(lr=0.02)
+    stopper = gn.callbacks.EarlyStopping(monitor="accuracy", patience=2,
+                                         restore_best_weights=True)
+    hist = model.fit(x, onehot, epochs=30, batch_size=32, verbose=0, callbacks=[stopper])
+    acc = hist.history["accuracy"]
+    assert max(acc) > 0.9 and stopper.best == max(acc)
+    assert stopper.best_epoch == int(np.argmax(acc))
+    assert len(acc) < 30 and hist.stop_reason.startswith("EarlyStopping: accuracy")
+
+
+def test_fit_history_is_a_callback_and_model_history():
     x, y = blobs(100)
-    small_model().fit(x, y, epochs=2, verbose=0)
-    assert capsys.readouterr().out == ""
-    small_model().fit(x, y, epochs=2, verbose=1, validation_split=0.2)
-    out = capsys.readouterr()
-    lines = out.out.strip().splitlines()
-    assert len(lines) == 2 and lines[1].startswith("epoch 2/2") and "val_accuracy" in lines[1]
-    assert "batch/s" not in out.err and "it/s" not in out.err  # no bar when not a terminal
+    model = small_model()
+    hist = model.fit(x, y, epochs=2, verbose=0)
+    assert isinstance(hist, gn.callbacks.History) and model.history is hist
+    assert hist.epoch == [0, 1] and hist.stop_reason == ""
+
+
+@pytest.mark.parametrize("kwargs,error,match", [
+    ({"validation_data": (np.zeros((4, 4), np.float32),)}, ValueError,
+     r"fit: validation_data must be a tuple \(x_val, y_val\), got tuple of length 1"),
+    ({"validation_data": np.zeros((4, 4), np.float32)}, ValueError,
+     r"fit: validation_data must be a tuple \(x_val, y_val\), got ndarray"),
+    ({"callbacks": [print]}, TypeError,
+     r"fit: callbacks\[0\] must be a gpunet Callback .*builtin_function_or_method"),
+    ({"callbacks": print}, TypeError, r"fit: callbacks must be a list"),
+    ({"epochs": 0}, ValueError, r"fit: epochs must be a positive int, got 0"),
+    ({"epochs": 1.0}, ValueError, r"fit: epochs must be a positive int, got 1.0"),
+    ({"batch_size": -5}, ValueError, r"fit: batch_size must be a positive int, got -5"),
+    ({"log_every": True}, ValueError, r"fit: log_every must be a positive int, got True"),
+])
+def test_bad_fit_arguments_are_one_clear_error(kwargs, error, match):
+    x, y = blobs(20)
+    with pytest.raises(error, match=match):
+        small_model().fit(x, y, verbose=0, **kwargs)
+
+
+def test_numpy_integers_are_ints():
+    x, y = blobs(64)
+    model = small_model()
+    hist = model.fit(x, y, epochs=np.int64(2), batch_size=np.int32(16), verbose=0,
+                     log_every=np.int64(3), workers=np.int64(1),
+                     callbacks=[gn.callbacks.EarlyStopping(patience=np.int64(3))])
+    assert len(hist.epoch) == 2
+    assert model.evaluate(x, y, batch_size=np.int64(8), workers=np.int16(1))["accuracy"] >= 0
+    assert model.predict(x, batch_size=np.uint8(10)).shape == (64, 3)
+
+
+def test_a_callback_that_handles_nonfinite_losses_is_known_by_its_flag_not_its_name():
+    x, y = blobs(200)
+    x = x * 1e30
+
+    class Watch(gn.callbacks.Callback):
+        handles_nonfinite = True
+
+    model = small_model(lr=1e10)
+    hist = model.fit(x, y, epochs=3, batch_size=20, verbose=0, callbacks=[Watch()])
+    assert model.nonfinite.startswith("the loss became") and "that batch was not" in \
+        model.nonfinite
+    assert hist.stop_reason == model.nonfinite and len(hist.epoch) == 1
+
+
+def test_checkpoint_holds_the_callbacks_in_the_callback_lists_format(tmp_path):
+    x, y = blobs(100)
+    model = small_model()
+    model.fit(x, y, epochs=2, verbose=0, checkpoint=tmp_path / "c.npz",
+              callbacks=[gn.callbacks.EarlyStopping(patience=5, monitor="loss")])
+    arrays, meta = gn.serialization.read_npz(tmp_path / "c.npz")
+    names = [c["class"] for c in meta["callbacks"]["callbacks"]]
+    assert names == ["EarlyStopping", "History", "ProgressBar"]
+    assert meta["callbacks"]["callbacks"][1]["state"]["epoch"] == [0, 1]
+    assert arrays["callbacks/1.loss"].shape == (2,)
+    resumed = small_model()
+    hist = resumed.fit(x, y, epochs=3, verbose=0, resume=tmp_path / "c.npz")  # no EarlyStopping
+    assert hist.epoch == [0, 1, 2] and len(hist.history["loss"]) == 3

@@ -45,11 +45,8 @@ def test_sharded_step_gives_the_batch_gradient(workers, n):
     out, loss = plain_step(model, x, y)
     expected = model.flat_grads.copy()
     model.flat_grads[...] = 123.0  # a sharded step must overwrite, not add to, old gradients
-    shards = Shards(model, workers)
-    try:
-        out_s, loss_s = shards.train_step(x, y)
-    finally:
-        shards.close()
+    with Shards(model, workers) as shards:
+        out_s, loss_s = shards.compute_gradients(x, y)
     close(out_s, out, rtol=1e-5, atol=1e-6)
     assert float(loss_s) == pytest.approx(loss, rel=1e-6)
     close(model.flat_grads, expected, rtol=1e-5, atol=1e-6)
@@ -61,7 +58,8 @@ def test_replicas_share_parameters_but_not_gradients():
     shards = Shards(model, 2)
     shards.close()
     replica = shards.replicas[1]
-    for main, copy in zip(model.layers, replica, strict=True):
+    assert isinstance(replica, gn.Sequential) and replica.flat_params is model.flat_params
+    for main, copy in zip(model.layers, replica.layers, strict=True):
         for k in main.params:
             assert copy.params[k] is main.params[k]
             assert not np.shares_memory(copy.grads[k], main.grads[k])
@@ -73,14 +71,14 @@ def test_inference_replicas_allocate_no_gradients():
     shards = Shards(model, 3, training=False)
     x, y = images(6)
     try:
-        close(shards.forward(x), model.forward(x, training=False), rtol=1e-6)
+        close(shards.predict_step(x), model.forward(x, training=False), rtol=1e-6)
         with pytest.raises(RuntimeError, match="training=False, for inference only"):
-            shards.train_step(x, y)
+            shards.compute_gradients(x, y)
     finally:
         shards.close()
     for replica in shards.replicas[1:]:
         assert replica.flat_grads is None
-        for main, copy in zip(model.layers, replica, strict=True):
+        for main, copy in zip(model.layers, replica.layers, strict=True):
             for k in main.params:
                 assert copy.params[k] is main.params[k] and copy.grads[k] is main.grads[k]
 

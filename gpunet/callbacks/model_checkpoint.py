@@ -8,17 +8,15 @@ from typing import Any
 from gpunet.callbacks.base import (
     Callback,
     Logs,
-    check_bool,
-    check_int,
     check_mode,
     check_monitor,
     decode_float,
     direction,
     encode_float,
-    fail,
     monitor_value,
     worst,
 )
+from gpunet.checks import check_bool, check_int, fail
 
 
 class ModelCheckpoint(Callback):
