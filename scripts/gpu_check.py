@@ -48,6 +48,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                    help="largest relative |GPU - CPU| test loss (default 0.15)")
     p.add_argument("--bench-rounds", type=int, default=2, help="benchmark rounds per model")
     p.add_argument("--timeout-scale", type=float, default=1.0, help="multiply every timeout")
+    p.add_argument("--budget", type=float, default=290,
+                   help="seconds for everything (default 290): a part that would start later "
+                        "is reported as not run, a running one is stopped at the budget")
     p.add_argument("--quick", action="store_true",
                    help="tiny sizes: checks the script itself, measures nothing")
     p.add_argument("--pytest-args", default="", help="extra pytest arguments (split on spaces)")
@@ -66,11 +69,19 @@ def run_part(args: argparse.Namespace, part: str, spec: dict, timeout: float) ->
     """Run `part` in a child process; its result, or what went wrong, never an exception."""
     cmd = [sys.executable, str(Path(__file__).resolve()), "--part", part,
            "--spec", json.dumps(spec)] + (["--fake-gpu"] if args.fake_gpu else [])
-    return _run(cmd, timeout * args.timeout_scale, parse=True)
+    return _run(cmd, _timeout(args, timeout), parse=True)
+
+
+def _timeout(args: argparse.Namespace, seconds: float) -> float:
+    """The part's own timeout, cut to what is left of the budget."""
+    left = getattr(args, "deadline", float("inf")) - time.perf_counter()
+    return min(seconds * args.timeout_scale, left)
 
 
 def _run(cmd: list[str], timeout: float, parse: bool, env: dict | None = None) -> dict:
     t0 = time.perf_counter()
+    if timeout < 5:
+        return {"status": "not run", "error": "out of time (--budget)", "seconds": 0.0}
     try:
         proc = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, timeout=timeout,
                               env=env)
@@ -92,11 +103,11 @@ def _run(cmd: list[str], timeout: float, parse: bool, env: dict | None = None) -
 def pytest_part(args: argparse.Namespace) -> dict:
     cmd = [sys.executable, "-m", "pytest", "-m", "gpu", "-q", "-rs", "-p", "no:cacheprovider",
            *args.pytest_args.split()]
-    res = _run(cmd, 150 * args.timeout_scale, parse=False)
+    res = _run(cmd, _timeout(args, 120), parse=False)
     counts = {k: int(n) for n, k in re.findall(
         r"(\d+) (passed|failed|skipped|errors?|deselected)", res.get("stdout_tail", ""))}
     res["counts"] = counts
-    if res.get("status") == "timeout":
+    if res.get("status") in ("timeout", "not run"):
         return res
     if res["exit_code"] == 0 and counts.get("passed", 0) > 0:
         res["status"] = "pass"
@@ -115,7 +126,7 @@ def train_part(args: argparse.Namespace, out: Path) -> dict:
             spec = {"model": model, "device": device, "epochs": args.epochs,
                     "subset": args.train_subset, "data_dir": args.data_dir,
                     "dir": str(out / "train")}
-            runs[f"{model}-{device}"] = run_part(args, "train", spec, 240)
+            runs[f"{model}-{device}"] = run_part(args, "train", spec, 120)
     comparisons = {m: compare(runs[f"{m}-gpu"], runs[f"{m}-cpu"], args) for m in MODELS}
     ok = all(c["status"] == "pass" for c in comparisons.values())
     return {"status": "pass" if ok else "fail", "runs": runs, "comparisons": comparisons}
@@ -143,7 +154,7 @@ def benchmark_part(args: argparse.Namespace, out: Path) -> dict:
                 "rounds": args.bench_rounds, "quick": args.quick,
                 "extra": [] if setting is None else setting}
         label = "default" if setting is None else " ".join(setting) or "switch off"
-        results[label] = run_part(args, "benchmark", spec, 270 / len(settings))
+        results[label] = run_part(args, "benchmark", spec, 240 / len(settings))
     ok = all(r.get("status") == "pass" for r in results.values())
     return {"status": "pass" if ok else "fail", "runs": results,
             "cuda_graph": "not available (scripts/benchmark.py has no CUDA-graph switch)"
@@ -313,7 +324,8 @@ def main(argv: list[str] | None = None) -> int:
     res = {"started": time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime()),
            "fake_gpu": args.fake_gpu, "argv": sys.argv[1:] if argv is None else argv,
            "parts": {}}
-    parts = {"env": lambda: run_part(args, "env", {}, 120),
+    args.deadline = time.perf_counter() + args.budget * args.timeout_scale
+    parts = {"env": lambda: run_part(args, "env", {}, 60),
              "pytest": lambda: pytest_part(args),
              "train": lambda: train_part(args, out),
              "benchmark": lambda: benchmark_part(args, out)}

@@ -30,7 +30,7 @@ def test_gpu_check_runs_end_to_end_on_the_stand_in(tmp_path):
     if not (data / "fashion-mnist").is_dir():
         pytest.skip(f"Fashion-MNIST not found under {data} (set GPUNET_DATA)")
     proc = subprocess.run([sys.executable, str(SCRIPT), str(tmp_path), "--quick", "--fake-gpu",
-                           "--data-dir", str(data),
+                           "--data-dir", str(data), "--budget", "580",
                            "--pytest-args", "tests/kernels/test_registry.py"],
                           capture_output=True, text=True, timeout=600, cwd=REPO)
     res = json.loads((tmp_path / "gpu_check.json").read_text())
@@ -70,10 +70,14 @@ def test_every_part_reports_when_others_fail(tmp_path, monkeypatch):
     assert "train broke" in (tmp_path / "gpu_check.md").read_text()
 
 
-def test_a_timed_out_part_is_reported(monkeypatch):
+def test_a_timed_out_part_is_reported_and_the_budget_holds():
     gc = _module()
-    res = gc._run([sys.executable, "-c", "import time; time.sleep(30)"], 1, parse=True)
-    assert res["status"] == "timeout" and "1 s" in res["error"]
+    res = gc._run([sys.executable, "-c", "import time; time.sleep(30)"], 5, parse=True)
+    assert res["status"] == "timeout" and "5 s" in res["error"]
+    args = SimpleNamespace(timeout_scale=1.0, fake_gpu=False,
+                           deadline=gc.time.perf_counter() + 2)
+    assert gc._timeout(args, 120) <= 2
+    assert gc.run_part(args, "env", {}, 60)["status"] == "not run"
 
 
 def test_the_cuda_graph_switch_is_detected_or_reported_absent():
