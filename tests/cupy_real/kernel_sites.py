@@ -204,11 +204,6 @@ def _function_of(node: ast.AST, mod: _Module) -> ast.FunctionDef | None:
     return funcs[0] if funcs else None
 
 
-def _params(func: ast.AST | None) -> set[str]:
-    return set() if func is None else {a.arg for a in ast.walk(func.args)
-                                       if isinstance(a, ast.arg)}
-
-
 class _Walk:
     def __init__(self, mods: list[_Module]) -> None:
         self.mods = mods
@@ -234,11 +229,10 @@ class _Walk:
     def concrete(self, call: ast.Call, mod: _Module, env: dict, lenient: bool, depth: int = 0):
         """Yield (args, kwargs, where) for every way `call` can be made."""
         func = _function_of(call, mod)
-        params = _params(func) - set(env)
         inlined = _inline_locals([call], func, mod)[0]
         nodes = _call_nodes(inlined)
         if lenient:  # an argument that cannot be known becomes OPAQUE, the rest still resolve
-            nodes = [n for n in nodes if self.knowable(n, call, mod, env, params)]
+            nodes = [n for n in nodes if self.knowable(n, call, mod, env)]
         try:
             envs = _envs(nodes, call, mod, env)
         except _Unresolved as exc:
@@ -248,7 +242,7 @@ class _Walk:
             yield (*self.evaluate(inlined, mod, e, lenient), self.where(call, mod))
 
     @staticmethod
-    def knowable(node: ast.AST, call: ast.Call, mod: _Module, env: dict, params: set) -> bool:
+    def knowable(node: ast.AST, call: ast.Call, mod: _Module, env: dict) -> bool:
         try:
             _envs([node], call, mod, env)
         except _Unresolved:
