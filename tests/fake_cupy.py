@@ -22,7 +22,8 @@ import numpy as np
 
 
 class Stream:
-    def __init__(self, non_blocking: bool = False) -> None:
+    def __init__(self, null: bool = False, non_blocking: bool = False, ptds: bool = False,
+                 priority: int | None = None) -> None:
         self.non_blocking = non_blocking
         self.queue: list[Any] = []
         self.done = 0  # operations run so far
@@ -59,7 +60,8 @@ class Stream:
 
 
 class Event:
-    def __init__(self, **_: Any) -> None:
+    def __init__(self, block: bool = False, disable_timing: bool = False,
+                 interprocess: bool = False) -> None:
         self.stream: Stream | None = None
         self.position = 0
 
@@ -75,6 +77,10 @@ class Event:
 NULL = Stream()
 
 
+def _current_stream(device_id: int = -1) -> Stream:
+    return NULL
+
+
 class DeviceArray(np.ndarray):
     """A "device" array: plain memory, filled by `set` through a stream's queue."""
 
@@ -83,7 +89,10 @@ class DeviceArray(np.ndarray):
             raise ValueError(f"set: shape mismatch {arr.shape} vs {self.shape}")
         (stream or NULL).enqueue(lambda: np.copyto(self.view(np.ndarray), arr))
 
-    def get(self) -> np.ndarray:
+    def get(self, stream: Stream | None = None, order: str = "C", out: Any = None,
+            blocking: bool = True) -> np.ndarray:
+        if out is not None or order != "C":
+            raise NotImplementedError("the stand-in copies to a new C-ordered array only")
         return np.array(self.view(np.ndarray))
 
     def __array_ufunc__(self, ufunc: Any, method: str, *inputs: Any, **kwargs: Any) -> Any:
@@ -128,11 +137,20 @@ def _device_function(func: Any) -> Any:
     return call
 
 
-def _asarray(a: Any, dtype: Any = None) -> DeviceArray:
+def _asarray(a: Any, dtype: Any = None, order: Any = None, *, copy: Any = None,
+             blocking: bool = False) -> DeviceArray:
     """cupy.asarray: a device array is returned as is (or cast); host data is copied over."""
     if isinstance(a, DeviceArray):
         return a if dtype is None or a.dtype == dtype else a.astype(dtype)
     return np.array(a, dtype=dtype).view(DeviceArray)
+
+
+def _empty(shape: Any, dtype: Any = float, order: str = "C") -> DeviceArray:
+    return np.empty(shape, dtype, order).view(DeviceArray)
+
+
+def _empty_pinned(shape: Any, dtype: Any = float, order: str = "C") -> np.ndarray:
+    return np.empty(shape, dtype, order)
 
 
 class _Random:
@@ -144,10 +162,16 @@ class _Random:
     def seed(self, seed: int | None = None) -> None:
         self._gen = np.random.default_rng(seed)
 
-    def random_sample(self, size: Any = None, dtype: Any = np.float64) -> DeviceArray:
+    def random_sample(self, size: Any = None, dtype: Any = float) -> DeviceArray:
         return np.asarray(self._gen.random(size, dtype=dtype)).view(DeviceArray)
 
-    random = random_sample
+    def random(self, size: Any = None, dtype: Any = float) -> DeviceArray:
+        return self.random_sample(size, dtype)
+
+
+def _as_strided(x: Any, shape: Any = None, strides: Any = None) -> DeviceArray:
+    return np.lib.stride_tricks.as_strided(_unwrap(x, "as_strided"), shape=shape,
+                                           strides=strides).view(DeviceArray)
 
 
 class _Cupy(types.ModuleType):
@@ -165,7 +189,7 @@ def gpu_module() -> tuple[Any, Any]:
 
     cp = _Cupy("fakecupy")
     cp.ndarray = DeviceArray
-    cp.cuda = SimpleNamespace(Stream=Stream, Event=Event, get_current_stream=lambda: NULL,
+    cp.cuda = SimpleNamespace(Stream=Stream, Event=Event, get_current_stream=_current_stream,
                               runtime=SimpleNamespace(getDeviceCount=lambda: 1))
     cp.random = _Random()
     pool = SimpleNamespace(used_bytes=lambda: 0, total_bytes=lambda: 0)  # nothing is measured
@@ -173,8 +197,7 @@ def gpu_module() -> tuple[Any, Any]:
     cp.ElementwiseKernel = InterpretedKernel
     cp.asarray = _asarray
     tricks = types.ModuleType("fakecupy.lib.stride_tricks")
-    tricks.as_strided = lambda x, shape=None, strides=None: np.lib.stride_tricks.as_strided(
-        _unwrap(x, "as_strided"), shape=shape, strides=strides).view(DeviceArray)
+    tricks.as_strided = _as_strided
     cp.lib = types.ModuleType("fakecupy.lib")
     cp.lib.stride_tricks = tricks
     for name, mod in (("fakecupy", cp), ("fakecupy.lib", cp.lib),
@@ -186,8 +209,22 @@ def gpu_module() -> tuple[Any, Any]:
 
 def module() -> tuple[Any, Any]:
     """(cp, cupyx) stand-ins."""
-    cuda = SimpleNamespace(Stream=Stream, Event=Event, get_current_stream=lambda: NULL)
-    cp = SimpleNamespace(cuda=cuda,
-                         empty=lambda shape, dtype: np.empty(shape, dtype).view(DeviceArray))
-    cupyx = SimpleNamespace(empty_pinned=lambda shape, dtype: np.empty(shape, dtype))
+    cuda = SimpleNamespace(Stream=Stream, Event=Event, get_current_stream=_current_stream)
+    cp = SimpleNamespace(cuda=cuda, empty=_empty)
+    cupyx = SimpleNamespace(empty_pinned=_empty_pinned)
     return cp, cupyx
+
+
+def signatures() -> dict[str, Any]:
+    """CuPy's name -> the stand-in for it: each must take the parameters CuPy's takes (so that
+    a call CuPy refuses fails here too); tests/cupy_real/test_fake_cupy.py compares them."""
+    from tests.kernels.interpreted import InterpretedKernel
+
+    return {"cuda.Stream": Stream, "cuda.Event": Event, "cuda.get_current_stream": _current_stream,
+            "cuda.Stream.wait_event": Stream.wait_event, "cuda.Stream.record": Stream.record,
+            "cuda.Stream.synchronize": Stream.synchronize, "cuda.Event.record": Event.record,
+            "cuda.Event.synchronize": Event.synchronize, "ndarray.set": DeviceArray.set,
+            "ndarray.get": DeviceArray.get, "asarray": _asarray, "empty": _empty,
+            "random.seed": _Random.seed, "random.random_sample": _Random.random_sample,
+            "random.random": _Random.random, "lib.stride_tricks.as_strided": _as_strided,
+            "ElementwiseKernel": InterpretedKernel, "cupyx.empty_pinned": _empty_pinned}

@@ -32,7 +32,7 @@ def readme_commands():
 def test_ci_runs_the_two_first_screen_commands():
     commands = readme_commands()
     assert commands == ['pip install -e . && python scripts/train_mnist.py',
-                        'pip install -e ".[test,interop]" && pytest']
+                        'pip install -e ".[test,interop,mpi,gpu-ci]" && pytest']
     first_screen = README[:README.index("## In Python")]
     assert all(c in first_screen for c in commands)
     ci = (REPO / ".ci" / "run").read_text()
@@ -81,7 +81,7 @@ def test_every_option_in_the_options_table_exists():
 def test_extras_named_in_the_readme_exist():
     tomllib = pytest.importorskip("tomllib")  # Python >= 3.11
     project = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]
-    extras = set(re.findall(r'\.\[(\w+)\]', README))
+    extras = {e for group in re.findall(r'\.\[([\w,-]+)\]', README) for e in group.split(",")}
     assert extras and extras <= set(project["optional-dependencies"])
 
 

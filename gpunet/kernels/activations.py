@@ -56,7 +56,7 @@ def leaky_relu_backward(dy: Any, x: Any, alpha: float, out: Any = None) -> Any:
     """⊙σ′ for LeakyReLU: dx = dy where x > 0, else alpha·dy."""
     if is_gpu_array(dy):
         kernel = elementwise("leaky_relu_bwd", "T dy, T x, T alpha", "T dx",
-                             "dx = x > T(0) ? dy : alpha * dy")
+                             "dx = x > T(0) ? dy : T(alpha * dy)")
         return _launch(kernel, dy, x, dy.dtype.type(alpha), out=out)
     slope = np.where(x > 0, dy.dtype.type(1), dy.dtype.type(alpha))
     return np.multiply(dy, slope, out=out)

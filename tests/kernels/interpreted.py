@@ -25,7 +25,11 @@ class InterpretedKernel:
 
     built: list[str] = []
 
-    def __init__(self, in_params: str, out_params: str, operation: str, name: str) -> None:
+    def __init__(self, in_params: str, out_params: str, operation: str, name: str = "kernel",
+                 reduce_dims: bool = True, preamble: str = "", no_return: bool = False,
+                 return_tuple: bool = False, **kwargs: object) -> None:
+        if preamble or no_return or return_tuple or kwargs:
+            raise NotImplementedError("the interpreter runs plain operations only")
         self.ins = [a.split()[-1] for a in in_params.split(",")]
         self.outs = [a.split()[-1] for a in out_params.split(",")]
         lines = [s.strip() for s in operation.replace("\n", ";").split(";") if s.strip()]
