@@ -104,7 +104,7 @@ def test_auto_falls_back_where_cupy_imports_but_no_gpu_exists(real_cupy, monkeyp
 
     assert backend._import_cupy() is real_cupy
     backend.gpu_status.cache_clear()
-    monkeypatch.setattr(backend, "_warned_fallback", False)
+    monkeypatch.setattr(backend._settings, "warned_fallback", False)
     try:
         usable, reason = backend.gpu_status()
         assert not usable and "CuPy is installed but" in reason
