@@ -61,8 +61,8 @@ def load(args: argparse.Namespace, layout: str = "flat", n_train: int | None = N
     order = np.random.default_rng(args.seed).permutation(len(x))
     x, y = x[order][:n_train], y[order][:n_train]
     xt, yt = xt[:n_test], yt[:n_test]
-    text = (f"{source.title}: training on {len(x):,} images, testing on {len(xt):,} "
-            f"(the official test set{'' if n_test is None else ', first part'})")
+    text = (f"{source.title}: {len(x):,} training images, {len(xt):,} test images "
+            f"(the official test set{'' if n_test is None else ', its first part'})")
     return Data(gn.datasets.to_float(x, layout), y.astype(np.int32),
                 gn.datasets.to_float(xt, layout), yt.astype(np.int32), text)
 
