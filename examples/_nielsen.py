@@ -35,7 +35,8 @@ class Network:
         return a
 
     def sgd(self, training_data: list[Sample], epochs: int, mini_batch_size: int, eta: float,
-            test_data: list[tuple[np.ndarray, int]]) -> list[tuple[float, int]]:
+            test_data: list[tuple[np.ndarray, int]], verbose: bool = False
+            ) -> list[tuple[float, int]]:
         """Mini-batch stochastic gradient descent; per epoch (training seconds, correct)."""
         n = len(training_data)
         results = []
@@ -48,8 +49,8 @@ class Network:
                 self.update_mini_batch(mini_batch, eta)
             seconds = time.perf_counter() - t0
             correct = self.evaluate(test_data)
-            print(f"  Nielsen's loop, epoch {j + 1}: {correct} / {len(test_data)} "
-                  f"({seconds:.2f} s)", flush=True)
+            if verbose:
+                print(f"Epoch {j}: {correct} / {len(test_data)} ({seconds:.2f} s)")
             results.append((seconds, correct))
         return results
 

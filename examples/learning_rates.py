@@ -26,7 +26,7 @@ import numpy as np
 
 import gpunet as gn
 
-RATES = (0.6, 0.2, 0.01, 0.99)
+RATES = (0.6, 0.2, 0.01, 0.99)  # the notes' four; try others with --rates
 
 
 def toy(lr: float, steps: int, start: float = 2.0) -> list[float]:
@@ -59,12 +59,12 @@ def network(data: common.Data, lr: float, epochs: int, device: str) -> dict:
             "stopped": history.stop_reason}
 
 
-def plot(results: dict, out: str) -> None:
+def plot(results: dict, rates: list[float], out: str) -> None:
     plt = common.pyplot()
     if plt is None:
         return
     fig, axes = plt.subplots(1, 2, figsize=(12, 4.5))
-    for lr in RATES:
+    for lr in rates:
         ws = np.array(results["toy"][str(lr)]["w"])
         axes[0].plot(ws, marker=".", label=f"lr {lr}")
         axes[1].plot(np.maximum((ws + 1) ** 2, 1e-16), marker=".", label=f"lr {lr}")
@@ -76,7 +76,7 @@ def plot(results: dict, out: str) -> None:
         ax.legend()
     common.save_figure(fig, out, "learning_rates_toy.png")
     fig, ax = plt.subplots(figsize=(7, 4.5))
-    for lr in RATES:
+    for lr in rates:
         r = results["network"][str(lr)]
         ax.plot(range(1, len(r["loss"]) + 1), r["loss"], marker=".",
                 label=f"lr {lr}: test accuracy {common.pct(r['test_accuracy'])}")
@@ -89,28 +89,32 @@ def plot(results: dict, out: str) -> None:
 
 
 def main() -> None:
-    args = common.parser(__doc__).parse_args()
+    p = common.parser(__doc__)
+    p.add_argument("--rates", type=float, nargs="+", default=list(RATES),
+                   help="learning rates to compare (default: %(default)s)")
+    args = p.parse_args()
+    rates = args.rates
     data = common.load(args, n_train=1000 if args.quick else None,
                        n_test=1000 if args.quick else None)
     print(data.description)
     results: dict = {"data": data.description, "toy": {}, "network": {}}
-    for lr in RATES:
+    for lr in rates:
         ws = toy(lr, 30)
         losses = [(w + 1) ** 2 for w in ws]
         results["toy"][str(lr)] = {"w": ws, "loss": losses}
         print(f"toy, lr {lr}: w after 1, 2, 3 steps {ws[1]:.3f} {ws[2]:.3f} {ws[3]:.3f}; "
               f"loss after 30 steps {losses[30]:.3g}")
     epochs = 2 if args.quick else 20
-    for lr in RATES:
+    for lr in rates:
         gn.seed(args.seed)  # the same initial weights and batch order for every rate
         results["network"][str(lr)] = network(data, lr, epochs, args.device)
     rows = [[f"{lr}", f"{results['toy'][str(lr)]['loss'][30]:.3g}",
              f"{results['network'][str(lr)]['loss'][-1]:.4f}",
-             common.pct(results["network"][str(lr)]["test_accuracy"])] for lr in RATES]
+             common.pct(results["network"][str(lr)]["test_accuracy"])] for lr in rates]
     print(common.table(["learning rate", "toy loss after 30 steps",
                         f"network: training loss, epoch {epochs}", "test accuracy"], rows))
     common.save_json(args.out, "learning_rates.json", results)
-    plot(results, args.out)
+    plot(results, rates, args.out)
 
 
 if __name__ == "__main__":
