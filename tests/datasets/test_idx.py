@@ -51,7 +51,7 @@ def test_truncated_payload(tmp_path, compress):
 def test_trailing_bytes(tmp_path, compress):
     data = idx_bytes(LABELS) + b"\x00" * 5
     path = write(tmp_path, "long.idx", gz(data) if compress else data)
-    expect_error(path, "5 unexpected trailing bytes")
+    expect_error(path, "unexpected trailing bytes", *([] if compress else ["5 unexpected"]))
 
 
 def test_truncated_gzip(tmp_path):
