@@ -20,8 +20,9 @@ import tempfile
 import threading
 import zipfile
 import zlib
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 import numpy as np
 
@@ -88,15 +89,16 @@ def check_writable(path: str | os.PathLike) -> Path:
     return path
 
 
-def write_npz(path: str | os.PathLike, arrays: dict[str, Any], meta: dict[str, Any]) -> Path:
-    """Atomically write `arrays` (host or device) and a JSON `meta` dict to `path`."""
+def write_atomic(path: str | os.PathLike, write: Callable[[BinaryIO], None]) -> Path:
+    """Call `write(file)` on a temporary file beside `path`, then rename it into place.
+
+    The file is flushed and fsynced first and gets `new_file_mode(path)`; on any failure the
+    temporary file is removed and an OSError becomes a `WriteError` naming `path`."""
     path = Path(path)
     if path.is_dir():
         raise WriteError(path, "it is a folder")
     if path.exists() and not path.is_file():
         raise WriteError(path, "it exists and is not a regular file")
-    payload = {k: backend.to_numpy(v) for k, v in arrays.items()}
-    payload[META] = np.array(json.dumps({"format": FORMAT, "version": VERSION, **meta}))
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         mode = new_file_mode(path)
@@ -105,17 +107,24 @@ def write_npz(path: str | os.PathLike, arrays: dict[str, Any], meta: dict[str, A
         raise WriteError(path, exc.strerror or str(exc)) from exc
     try:
         with os.fdopen(fd, "wb") as f:
-            np.savez(f, **payload)
+            write(f)
             f.flush()
             os.fchmod(f.fileno(), mode)
             os.fsync(f.fileno())
         os.replace(tmp, path)
     except BaseException as exc:
         Path(tmp).unlink(missing_ok=True)
-        if isinstance(exc, OSError):
+        if isinstance(exc, OSError) and not isinstance(exc, WriteError):
             raise WriteError(path, exc.strerror or str(exc)) from exc
         raise
     return path
+
+
+def write_npz(path: str | os.PathLike, arrays: dict[str, Any], meta: dict[str, Any]) -> Path:
+    """Atomically write `arrays` (host or device) and a JSON `meta` dict to `path`."""
+    payload = {k: backend.to_numpy(v) for k, v in arrays.items()}
+    payload[META] = np.array(json.dumps({"format": FORMAT, "version": VERSION, **meta}))
+    return write_atomic(path, lambda f: np.savez(f, **payload))
 
 
 # -- reading ----------------------------------------------------------------------------------

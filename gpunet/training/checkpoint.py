@@ -39,6 +39,8 @@ def save_checkpoint(path: str | os.PathLike, model: Any, next_epoch: int,
             "optimizer_class": type(model.optimizer).__name__,
             "callbacks": cb_meta, "callback_classes": [type(cb).__name__ for cb in callbacks],
             "history": history}
+    if getattr(model, "run_info", None) is not None:  # the training command's data options
+        meta["run"] = model.run_info
     serialization.write_npz(path, arrays, meta)
 
 
