@@ -48,7 +48,8 @@ def test_bad_arguments_exit_2_with_one_line(args, fragment):
 
 
 def test_missing_data_names_the_files(tmp_path):
-    proc = train("--dataset", "fashion-mnist", "--data-dir", str(tmp_path / "none"),
+    (tmp_path / "empty").mkdir()
+    proc = train("--dataset", "fashion-mnist", "--data-dir", str(tmp_path / "empty"),
                  env={"GPUNET_DATA": str(tmp_path / "nothing"), "XDG_CACHE_HOME": str(tmp_path),
                       "GPUNET_FASHION_MNIST_MIRROR": "http://127.0.0.1:9/"})
     one_line_error(proc, "train-images-idx3-ubyte")
