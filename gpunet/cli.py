@@ -166,17 +166,31 @@ RUN_OPTIONS = ("dataset", "train_subset", "val_split", "seed", "monitor", "weigh
                "augment")
 
 
+class SaveBest(gn.callbacks.ModelCheckpoint):
+    """ModelCheckpoint that writes nothing once training diverged: TerminateOnNaN has then put
+    back older (perhaps untrained) weights, whose validation score must not count as best."""
+
+    def __init__(self, filepath: str, monitor: str, guard: Any) -> None:
+        super().__init__(filepath, monitor=monitor)
+        self.guard = guard
+
+    def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
+        if not self.guard.terminated:
+            super().on_epoch_end(epoch, logs)
+
+
 def make_callbacks(args: argparse.Namespace, monitor: str) -> list[Any]:
+    nan = gn.callbacks.TerminateOnNaN()
     callbacks: list[Any] = [
         gn.callbacks.EarlyStopping(monitor=monitor, patience=args.patience,
                                    restore_best_weights=True),
-        gn.callbacks.TerminateOnNaN(),
+        nan,
     ]
     if args.reduce_lr:
         callbacks.append(gn.callbacks.ReduceLROnPlateau(monitor=monitor, factor=0.5,
                                                         patience=args.reduce_lr, min_lr=1e-5))
     if args.save:
-        callbacks.append(gn.callbacks.ModelCheckpoint(args.save, monitor=monitor))
+        callbacks.append(SaveBest(args.save, monitor, nan))
     return callbacks
 
 
