@@ -200,6 +200,11 @@ def _check_resume(args: argparse.Namespace, model: gn.Sequential, callbacks: lis
         ck = read_checkpoint(args.resume, model, callbacks)
     except ValueError as exc:
         raise UsageError(f"--resume: {exc}") from exc
+    done = ck.meta["next_epoch"]
+    if done >= args.epochs:
+        raise UsageError(f"--resume {args.resume}: the checkpoint has finished {done} epochs, so "
+                         f"--epochs {args.epochs} leaves nothing to train; pass --epochs "
+                         f"{done + 1} or more")
     saved = ck.meta.get("run")
     if not isinstance(saved, dict):
         return  # written by fit(checkpoint=...) rather than this command
@@ -240,6 +245,10 @@ def run(args: argparse.Namespace, signals: Signals | None = None) -> dict[str, A
     gn.seed(args.seed)
     layout = "image" if args.model == "cnn" else "flat"
     data = load_data(args.dataset, args.data_dir, args.train_subset, layout, args.seed)
+    n_val = int(len(data.x_train) * args.val_split)
+    if args.val_split and not 0 < n_val < len(data.x_train):
+        raise UsageError(f"--val-split {args.val_split} of {len(data.x_train)} training images "
+                         f"leaves {n_val} for validation; use more data or --val-split 0")
     with warnings.catch_warnings():  # the fallback is reported on the device line below
         warnings.filterwarnings("ignore", message="gpunet: no usable GPU")
         model = make_model(args)

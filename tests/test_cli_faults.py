@@ -57,6 +57,7 @@ def fast(*args: str, env: dict, **kw) -> subprocess.CompletedProcess:
     (["--lr", "inf"], "--lr: must be a finite number > 0, got inf"),
     (["--weight-decay", "nan"], "--weight-decay"),
     (["--seed", "-1"], "--seed must be >= 0"),
+    (["--train-subset", "5"], "--val-split 0.1 of 5 training images leaves 0 for validation"),
 ])
 def test_user_errors_exit_2_before_training(tmp_path, data_env, args, fragment):
     (tmp_path / "f").write_text("a file where a folder is expected")
@@ -99,10 +100,12 @@ def test_resume_refuses_lr_and_changed_data_options(trained, data_env):
     ck = str(trained / "ck.npz")
     one_line_error(fast("--resume", ck, "--lr", "0.1", env=data_env),
                    "--lr cannot be combined with --resume")
-    one_line_error(fast("--resume", ck, "--seed", "3", env=data_env),
+    one_line_error(fast("--resume", ck, "--seed", "3", "--epochs", "2", env=data_env),
                    "--seed 3 differs from the checkpoint's 0")
     one_line_error(train("--dataset", "fashion-mnist", "--train-subset", "400", "--resume", ck,
                          env=data_env), "--train-subset '400' differs")
+    one_line_error(fast("--resume", ck, env=data_env),
+                   "has finished 1 epochs, so --epochs 1 leaves nothing to train")
 
 
 def test_resume_into_a_new_checkpoint_continues(trained, tmp_path, data_env):
