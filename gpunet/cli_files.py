@@ -1,8 +1,9 @@
-"""The training command's files and signals: every output path checked before training starts,
-one live writer per output file, and SIGTERM handled as Ctrl-C is."""
+"""The training command's files and signals: --resume validated whole and every output path
+checked before training starts, one live writer per output file, SIGTERM handled as Ctrl-C."""
 
 from __future__ import annotations
 
+import argparse
 import os
 import shutil
 import signal
@@ -10,12 +11,17 @@ import time
 from pathlib import Path
 from typing import Any
 
+from gpunet.callbacks import ModelCheckpoint
 from gpunet.serialization import WriteError, check_writable, write_atomic
+from gpunet.training.checkpoint import read_checkpoint
 
 try:
     import fcntl
 except ImportError:  # Windows: no advisory locks; the unique default path still holds
     fcntl = None  # type: ignore[assignment]
+
+
+LOG_KEYS = ("loss", "accuracy", "val_loss", "val_accuracy", "lr", "seconds", "images_per_second")
 
 
 class UsageError(Exception):
@@ -134,6 +140,69 @@ class OutputLocks:
 
     def __exit__(self, *exc: object) -> None:
         self.release()
+
+
+# options whose change between a run and its resume would silently change what is trained on
+RUN_OPTIONS = ("dataset", "train_subset", "val_split", "seed", "monitor", "weight_decay",
+               "augment")
+
+
+class SaveBest(ModelCheckpoint):
+    """ModelCheckpoint that writes nothing once training diverged: TerminateOnNaN has then put
+    back older (perhaps untrained) weights, whose validation score must not count as best."""
+
+    def __init__(self, filepath: str, monitor: str, guard: Any) -> None:
+        super().__init__(filepath, monitor=monitor)
+        self.guard = guard
+
+    def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
+        if not self.guard.terminated:
+            super().on_epoch_end(epoch, logs)
+
+
+def _check_resume(args: argparse.Namespace, model: Any, callbacks: list[Any]) -> None:
+    """The whole checkpoint, validated before anything trains or is written."""
+    try:
+        ck = read_checkpoint(args.resume, model, callbacks)
+    except ValueError as exc:
+        raise UsageError(f"--resume: {exc}") from exc
+    done = ck.meta["next_epoch"]
+    if done >= args.epochs:
+        raise UsageError(f"--resume {args.resume}: the checkpoint has finished {done} epochs, so "
+                         f"--epochs {args.epochs} leaves nothing to train; pass --epochs "
+                         f"{done + 1} or more")
+    saved = ck.meta.get("run")
+    if not isinstance(saved, dict):
+        return  # written by fit(checkpoint=...) rather than this command
+    for name in RUN_OPTIONS:
+        if name in saved and saved[name] != getattr(args, name):
+            option = "--" + name.replace("_", "-")
+            raise UsageError(f"--resume {args.resume}: this run's {option} "
+                             f"{getattr(args, name)!r} differs from the checkpoint's "
+                             f"{saved[name]!r}; resume with the same {option}, or start afresh")
+
+
+def prepare_outputs(args: argparse.Namespace, model: Any, callbacks: list[Any],
+                     locks: OutputLocks) -> str:
+    """Validate --resume, check every output path and lock the files this run writes.
+
+    Returns the checkpoint path: --checkpoint, else the resumed file, else a unique new one."""
+    if args.resume:
+        _check_resume(args, model, callbacks)
+    checkpoint = args.checkpoint or args.resume or default_checkpoint()
+    size = 4 * model.num_params + 64 * 1024
+    save = args.save
+    if save and "{" in save:  # a template: check the folder of its first name
+        save = callbacks[-1].path_for(0, dict.fromkeys(LOG_KEYS, 0.0))
+    check_outputs([("--checkpoint", checkpoint, 6 * size), ("--save", save, size),
+                   ("--json", args.json, 4096), ("--plot", args.plot, 1 << 20)])
+    locks.acquire("--checkpoint", checkpoint)
+    if args.save and save == args.save:
+        locks.acquire("--save", args.save)
+    if args.resume and Path(checkpoint).resolve() != Path(args.resume).resolve():
+        copy_file(args.resume, checkpoint)  # so an interrupt's "--resume <checkpoint>" holds
+    model.run_info = {name: getattr(args, name) for name in RUN_OPTIONS}
+    return checkpoint
 
 
 def write_text(option: str, path: str | os.PathLike, text: str) -> None:
