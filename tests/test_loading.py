@@ -182,3 +182,10 @@ def test_compressed_files_load_and_meta_is_json(tmp_path):
     assert ser.read_npz(path)[1]["architecture"] == model.architecture()
     assert expected_weights(path, [("Dense", {"in_features": 4, "out_features": 5})]) == {
         "layer0.W": (4, 5), "layer0.b": (5,)}
+
+
+def test_a_folder_or_missing_file_is_named(tmp_path):
+    with pytest.raises(FileFormatError, match="is a folder"):
+        gn.load_model(tmp_path)
+    with pytest.raises(FileNotFoundError, match="missing.npz"):
+        gn.load_model(tmp_path / "missing.npz")
