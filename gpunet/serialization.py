@@ -245,8 +245,9 @@ class NpzReader:
         text = str(self.read(META, kind="U"))
         try:
             meta = json.loads(text)
-        except json.JSONDecodeError as exc:
-            raise self._fail(f"__meta__ is not valid JSON ({exc})") from exc
+        except (ValueError, RecursionError) as exc:  # bad JSON, 5000-digit ints, deep nesting
+            raise self._fail(f"__meta__ is not valid JSON ({type(exc).__name__}: "
+                             f"{str(exc)[:200]})") from exc
         if not isinstance(meta, dict):
             raise self._fail(f"__meta__ must be a JSON object, got {type(meta).__name__}")
         if meta.get("format") != FORMAT:

@@ -191,3 +191,14 @@ def test_read_npz_round_trip(tmp_path):
     arrays, meta = ser.read_npz(path)
     np.testing.assert_array_equal(arrays["w"], np.arange(6.0).reshape(2, 3))
     assert meta["k"] == 1 and meta["format"] == "gpunet"
+
+
+@pytest.mark.parametrize("text", ["[" * 100_000 + "]" * 100_000,
+                                  '{"format": "gpunet", "version": ' + "9" * 5000 + "}"])
+def test_hostile_json_is_one_clear_error(tmp_path, text):
+    """Deep nesting (RecursionError) and a 5000-digit integer (ValueError) in a small file."""
+    path = tmp_path / "f.npz"
+    path.write_bytes(npz_bytes({"__meta__.npy": npy_bytes(np.array(text))}, zipfile.ZIP_DEFLATED))
+    assert path.stat().st_size < 10_000
+    with pytest.raises(FileFormatError, match="not valid JSON"):
+        NpzReader(path)

@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 
 from gpunet import backend, serialization
-from gpunet.serialization import FileFormatError, NpzReader, check_finite
+from gpunet.serialization import FileFormatError, NpzReader
 
 
 def save_checkpoint(path: str | os.PathLike, model: Any, next_epoch: int,
@@ -74,11 +74,10 @@ def read_checkpoint(path: str | os.PathLike, model: Any,
         _check_kind(f, model)
         flat = f.read_float("flat_params", tuple(model.flat_params.shape))
         optimizer = _read_optimizer(f, model)
-        cb_arrays = {n: f.read(n) for n in f.names if n.startswith("callback")}
+        cb_arrays = _read_callback_arrays(f, model)
     _check_progress(path, meta)
     _check_rng(path, meta.get("rng"))
     ck = Checkpoint(os.fspath(path), meta, flat, optimizer, cb_arrays)
-    _check_callback_arrays(ck, model)
     _restore_callbacks(ck, model, [copy.copy(cb) for cb in callbacks or []])  # a dry run
     return ck
 
@@ -149,15 +148,18 @@ def _check_rng(path: Any, state: Any) -> None:
         raise FileFormatError(f"{path}: bad random-generator state ({exc})") from exc
 
 
-def _check_callback_arrays(ck: Checkpoint, model: Any) -> None:
-    """Best-weight copies kept by callbacks must fit the model and be finite."""
-    for name, array in ck.callback_arrays.items():
+def _read_callback_arrays(f: NpzReader, model: Any) -> dict[str, np.ndarray]:
+    """The callbacks' arrays; best-weight copies are checked against the model from their
+    headers before they are read."""
+    out = {}
+    for name in f.names:
+        if not name.startswith("callback"):
+            continue
         if name.endswith("best_weights"):
-            if array.shape != tuple(model.flat_params.shape) or array.dtype.kind != "f":
-                raise FileFormatError(f"{ck.path}: entry {name!r} is {array.shape} of "
-                                      f"{array.dtype}; the model has "
-                                      f"{tuple(model.flat_params.shape)} float weights")
-            check_finite(array, f"{ck.path}: entry {name!r}")
+            out[name] = f.read_float(name, tuple(model.flat_params.shape))
+        else:
+            out[name] = f.read(name)
+    return out
 
 
 # -- applying -----------------------------------------------------------------------------------
