@@ -194,8 +194,14 @@ def prepare_outputs(args: argparse.Namespace, model: Any, callbacks: list[Any],
     save = args.save
     if save and "{" in save:  # a template: check the folder of its first name
         save = callbacks[-1].path_for(0, dict.fromkeys(LOG_KEYS, 0.0))
-    check_outputs([("--checkpoint", checkpoint, 6 * size), ("--save", save, size),
-                   ("--json", args.json, 4096), ("--plot", args.plot, 1 << 20)])
+    outputs = [("--checkpoint", checkpoint, 6 * size), ("--save", save, size),
+               ("--json", args.json, 4096), ("--plot", args.plot, 1 << 20)]
+    if args.resume:  # the resumed file is only ever replaced by the next checkpoint
+        resumed = Path(args.resume).resolve()
+        for option, path, _ in outputs[1:]:
+            if path and Path(path).resolve() == resumed:
+                raise UsageError(f"{option} {path} would overwrite the --resume checkpoint")
+    check_outputs(outputs)
     locks.acquire("--checkpoint", checkpoint)
     if args.save and save == args.save:
         locks.acquire("--save", args.save)

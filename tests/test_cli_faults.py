@@ -106,6 +106,8 @@ def test_resume_refuses_lr_and_changed_data_options(trained, data_env):
                          env=data_env), "--train-subset '400' differs")
     one_line_error(fast("--resume", ck, env=data_env),
                    "has finished 1 epochs, so --epochs 1 leaves nothing to train")
+    one_line_error(fast("--resume", ck, "--epochs", "2", "--json", ck, env=data_env),
+                   f"--json {ck} would overwrite the --resume checkpoint")
 
 
 def test_resume_into_a_new_checkpoint_continues(trained, tmp_path, data_env):
