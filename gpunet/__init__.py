@@ -2,7 +2,8 @@
 
 from gpunet import backend, callbacks, datasets, gradcheck, interop, layers, losses, optimizers
 from gpunet.backend import DeviceError, gpu_available, seed
-from gpunet.model import Sequential, load_model
+from gpunet.loading import load_model
+from gpunet.model import Sequential
 
 __version__ = "0.1.0"
 

@@ -1,12 +1,16 @@
 """`gpunet-train` / `scripts/train_mnist.py`: train, validate, stop early, report, keep the best.
 
-Bad arguments, missing data or an unusable GPU end with exit code 2 and one line on stderr.
+Exit codes: 0 done; 2 a user error (bad arguments, missing or damaged data or checkpoint, an
+output path that cannot be written, an unusable GPU), one line on stderr; 3 training diverged;
+130 Ctrl-C and 143 SIGTERM (the checkpoint of the last finished epoch is kept).
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import math
+import os
 import sys
 import time
 import warnings
@@ -18,16 +22,23 @@ import numpy as np
 import gpunet as gn
 from gpunet import backend
 from gpunet.cli_data import load_data
+from gpunet.cli_files import (
+    LOG_KEYS,
+    OutputLocks,
+    SaveBest,
+    Signals,
+    UsageError,
+    prepare_outputs,
+    write_plot,
+    write_text,
+)
+from gpunet.serialization import WriteError
 from gpunet.training.shards import resolve_workers
 
 
 class _Parser(argparse.ArgumentParser):
     def error(self, message: str) -> None:  # one line, exit 2
         raise UsageError(message)
-
-
-class UsageError(Exception):
-    """A problem the user can fix: reported as one line on stderr, exit code 2."""
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -58,10 +69,13 @@ def build_parser() -> argparse.ArgumentParser:
            "'auto': for the cnn as many as BLAS threads, at most one per 32 images of a batch; "
            "1 for the mlp, which is faster with a multi-threaded BLAS); ignored on the GPU")
     a("--seed", type=int, default=0)
-    a("--save", help="write the best model here (.npz)")
-    a("--checkpoint", default="runs/checkpoint.npz",
-      help="resumable checkpoint written after each epoch and on Ctrl-C")
-    a("--resume", help="continue from a checkpoint written by --checkpoint")
+    a("--save", help="write the best model here (.npz; {epoch} and log keys such as "
+                     "{val_accuracy:.4f} are filled in, one file per improving epoch)")
+    a("--checkpoint", default=None,
+      help="resumable checkpoint written after each epoch (default: the --resume file, else a "
+           "new runs/checkpoint-<date>-<time>-<pid>.npz); Ctrl-C and SIGTERM keep it")
+    a("--resume", help="continue from a checkpoint written by --checkpoint (with the same "
+                       "data options; --lr cannot be changed)")
     a("--augment", action=argparse.BooleanOptionalAction, default=None,
       help="random shifts (±2 px) and rotations (±10°), on the device (default: on for mnist, "
            "whose training set is small, off for fashion-mnist)")
@@ -90,8 +104,8 @@ def _workers(text: str) -> int | str:
 
 def _positive_float(text: str) -> float:
     value = float(text)
-    if not value > 0:
-        raise argparse.ArgumentTypeError(f"must be > 0, got {text}")
+    if not (value > 0 and math.isfinite(value)):
+        raise argparse.ArgumentTypeError(f"must be a finite number > 0, got {text}")
     return value
 
 
@@ -100,15 +114,30 @@ def _check(args: argparse.Namespace) -> None:
         raise UsageError(f"--val-split must be in [0, 1), got {args.val_split}")
     if not 0 <= args.dropout < 1:
         raise UsageError(f"--dropout must be in [0, 1), got {args.dropout}")
-    if args.weight_decay < 0 or args.patience < 0 or args.reduce_lr < 0:
-        raise UsageError("--weight-decay, --patience and --reduce-lr must be >= 0")
+    if not math.isfinite(args.weight_decay) or args.weight_decay < 0 or args.patience < 0 \
+            or args.reduce_lr < 0:
+        raise UsageError("--weight-decay, --patience and --reduce-lr must be finite and >= 0")
+    if args.seed < 0:
+        raise UsageError(f"--seed must be >= 0, got {args.seed}")
+    if args.data_dir is not None and not Path(args.data_dir).expanduser().is_dir():
+        raise UsageError(f"--data-dir {args.data_dir}: no such folder")
     if args.plot:
         try:
             import matplotlib  # noqa: F401
         except ImportError as exc:
             raise UsageError('--plot needs matplotlib: pip install "gpunet[plot]"') from exc
-    if args.resume and not Path(args.resume).is_file():
-        raise UsageError(f"--resume: no such checkpoint {args.resume}")
+    if args.resume:
+        if not Path(args.resume).is_file():
+            raise UsageError(f"--resume: no such checkpoint {args.resume}")
+        if args.lr is not None:
+            raise UsageError("--lr cannot be combined with --resume: the checkpoint carries the "
+                             "learning rate (and its --reduce-lr state) so that the run continues "
+                             "exactly; start a new run to change it")
+    if args.save:
+        try:
+            gn.callbacks.ModelCheckpoint(args.save).path_for(0, dict.fromkeys(LOG_KEYS, 0.0))
+        except ValueError as exc:
+            raise UsageError(f"--save {args.save}: {str(exc).split(': ', 1)[1]}") from exc
 
 
 def make_model(args: argparse.Namespace) -> gn.Sequential:
@@ -123,11 +152,31 @@ def make_model(args: argparse.Namespace) -> gn.Sequential:
     return model
 
 
-def run(args: argparse.Namespace) -> dict[str, Any]:
+def make_callbacks(args: argparse.Namespace, monitor: str) -> list[Any]:
+    nan = gn.callbacks.TerminateOnNaN()
+    callbacks: list[Any] = [
+        gn.callbacks.EarlyStopping(monitor=monitor, patience=args.patience,
+                                   restore_best_weights=True),
+        nan,
+    ]
+    if args.reduce_lr:
+        callbacks.append(gn.callbacks.ReduceLROnPlateau(monitor=monitor, factor=0.5,
+                                                        patience=args.reduce_lr, min_lr=1e-5))
+    if args.save:
+        callbacks.append(SaveBest(args.save, monitor, nan))
+    return callbacks
+
+
+def run(args: argparse.Namespace, signals: Signals | None = None) -> dict[str, Any]:
     _check(args)
+    signals = signals or Signals()
     gn.seed(args.seed)
     layout = "image" if args.model == "cnn" else "flat"
     data = load_data(args.dataset, args.data_dir, args.train_subset, layout, args.seed)
+    n_val = int(len(data.x_train) * args.val_split)
+    if args.val_split and not 0 < n_val < len(data.x_train):
+        raise UsageError(f"--val-split {args.val_split} of {len(data.x_train)} training images "
+                         f"leaves {n_val} for validation; use more data or --val-split 0")
     with warnings.catch_warnings():  # the fallback is reported on the device line below
         warnings.filterwarnings("ignore", message="gpunet: no usable GPU")
         model = make_model(args)
@@ -141,34 +190,47 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     say(f"device: {model.device}{why}{threads}   model: {args.model} "
         f"({model.num_params:,} parameters)")
     monitor = args.monitor if args.val_split > 0 else args.monitor.removeprefix("val_")
-    callbacks: list[Any] = [
-        gn.callbacks.EarlyStopping(monitor=monitor, patience=args.patience,
-                                   restore_best_weights=True),
-        gn.callbacks.TerminateOnNaN(),
-    ]
-    if args.reduce_lr:
-        callbacks.append(gn.callbacks.ReduceLROnPlateau(monitor=monitor, factor=0.5,
-                                                        patience=args.reduce_lr, min_lr=1e-5))
-    if args.save:
-        callbacks.append(gn.callbacks.ModelCheckpoint(args.save, monitor=monitor))
-    augment = None
     if args.augment is None:
         args.augment = args.dataset == "mnist"
+    callbacks = make_callbacks(args, monitor)
+    augment = None
     if args.augment:
         from gpunet.augment import RandomShiftRotate
 
         augment = RandomShiftRotate(max_shift=2, max_degrees=10)
-    t0 = time.perf_counter()
-    history = model.fit(data.x_train, data.y_train, epochs=args.epochs,
-                        batch_size=args.batch_size, validation_split=args.val_split,
-                        callbacks=callbacks, verbose=args.verbose, augment=augment,
-                        checkpoint=args.resume or args.checkpoint, resume=args.resume,
-                        workers=workers)
-    seconds = time.perf_counter() - t0
-    if args.save:
-        model.save(args.save)
-    test = model.evaluate(data.x_test, data.y_test, workers=workers)
+    with OutputLocks() as locks:
+        checkpoint = prepare_outputs(args, model, callbacks, locks)
+        say(f"checkpoint: {checkpoint}")
+        t0 = time.perf_counter()
+        try:
+            history = model.fit(data.x_train, data.y_train, epochs=args.epochs,
+                                batch_size=args.batch_size, validation_split=args.val_split,
+                                callbacks=callbacks, verbose=args.verbose, augment=augment,
+                                checkpoint=checkpoint, resume=args.resume, workers=workers)
+        except WriteError as exc:  # the disk filled up, or the folder went away, mid-run
+            option = "--checkpoint" if exc.path == os.fspath(checkpoint) else "--save"
+            raise UsageError(f"{option} {exc.path}: cannot write it: {exc.reason} (the last "
+                             "complete file is kept)") from exc
+        seconds = time.perf_counter() - t0
+        return _finish(args, model, data, history, monitor, seconds, checkpoint, signals,
+                       workers, say)
+
+
+def _finish(args: argparse.Namespace, model: gn.Sequential, data: Any, history: Any,
+            monitor: str, seconds: float, checkpoint: str, signals: Signals, workers: Any,
+            say: Any) -> dict[str, Any]:
+    """After fit: save, evaluate, report; say truly what was kept."""
     h = history.history
+    interrupted = history.stop_reason.startswith("interrupted")
+    diverged = history.stop_reason.startswith("TerminateOnNaN")
+    if interrupted and not h.get("seconds"):
+        say(f"interrupted ({signals.name}) before the first epoch ended: nothing was saved"
+            + (f"; {args.save} was left as it was" if args.save and "{" not in args.save
+               else ""))
+        return {"stop_reason": history.stop_reason, "diverged": False}
+    if args.save and "{" not in args.save and not diverged:
+        _save(model, args.save)  # the best weights (EarlyStopping restored them)
+    test = model.evaluate(data.x_test, data.y_test, workers=workers)
     monitored = h.get(monitor, [])
     pick = np.argmax if monitor.endswith("accuracy") else np.argmin
     best = int(pick(monitored)) if monitored else -1
@@ -180,32 +242,57 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         "images_per_second": float(np.median(h.get("images_per_second", [0.0]))),
         "total_seconds": seconds, "device": model.device, "model": args.model,
         "dataset": args.dataset, "data": data.description, "stop_reason": history.stop_reason,
+        "diverged": diverged, "checkpoint": checkpoint,
     }
     if args.json:
-        Path(args.json).parent.mkdir(parents=True, exist_ok=True)
-        Path(args.json).write_text(json.dumps(result, indent=2) + "\n")
+        write_text("--json", args.json, json.dumps(result, indent=2) + "\n")
     if args.plot:
-        from gpunet.plot import plot_history
-
-        plot_history(h, args.plot)
-    if history.stop_reason.startswith("interrupted"):
-        say(f"interrupted: the best weights so far were restored; continue with --resume "
-            f"{args.resume or args.checkpoint}")
+        write_plot("--plot", args.plot, h)
+    if interrupted and Path(checkpoint).is_file():
+        say(f"interrupted ({signals.name}): the best weights so far were restored; continue "
+            f"with --resume {checkpoint}")
     say(f"test accuracy {100 * test['accuracy']:.2f}%   best epoch {best + 1} of "
         f"{len(run_seconds)}   {result['seconds_per_epoch']:.2f} s/epoch   "
         f"{result['images_per_second']:,.0f} images/s   device {model.device}")
     return result
 
 
-def main(argv: list[str] | None = None) -> int:
-    """Exit codes: 0 done, 2 a user error, 130 interrupted by Ctrl-C (checkpoint kept)."""
+def _save(model: gn.Sequential, path: str) -> None:
     try:
-        result = run(build_parser().parse_args(argv))
-    except (UsageError, gn.DeviceError, FileNotFoundError, ValueError, FloatingPointError) as exc:
-        message = " ".join(str(exc).split())  # one line, however long the explanation
-        print(f"gpunet-train: error: {message}", file=sys.stderr)
-        return 2
-    return 130 if result["stop_reason"].startswith("interrupted") else 0
+        model.save(path)
+    except WriteError as exc:
+        raise UsageError(f"--save {path}: cannot write it: {exc.reason}") from exc
+
+
+def _error(message: str) -> None:
+    message = " ".join(message.split())  # one line, however long the explanation
+    print(f"gpunet-train: error: {message}", file=sys.stderr)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Exit codes: 0 done; 2 a user error (one line on stderr); 3 training diverged;
+    130 interrupted by Ctrl-C, 143 by SIGTERM (the checkpoint of the last finished epoch kept).
+    """
+    with Signals() as signals:
+        try:
+            result = run(build_parser().parse_args(argv), signals)
+        except KeyboardInterrupt:  # before or after training (fit handles it during)
+            print(f"gpunet-train: interrupted ({signals.name})", file=sys.stderr)
+            return signals.exit_code
+        except WriteError as exc:  # a checkpoint or model write failed during training
+            _error(str(exc))
+            return 2
+        except (UsageError, gn.DeviceError, FileNotFoundError, ValueError,
+                FloatingPointError) as exc:
+            _error(str(exc))
+            return 2
+    if result["stop_reason"].startswith("interrupted"):
+        return signals.exit_code
+    if result["diverged"]:
+        _error(f"training diverged: {result['stop_reason']} Lower --lr or check the data; no "
+               "model was saved from the diverged epochs")
+        return 3
+    return 0
 
 
 if __name__ == "__main__":

@@ -14,7 +14,7 @@ import time
 from pathlib import Path
 
 from gpunet.interop import onnx as onnx_export
-from gpunet.model import load_model
+from gpunet.loading import load_model
 
 FORMATS = (".onnx", ".safetensors", ".npz")
 

@@ -12,7 +12,7 @@ import numpy as np
 from gpunet import backend, serialization
 from gpunet.checks import check, is_int
 from gpunet.interop import dlpack
-from gpunet.layers import Layer, registry
+from gpunet.layers import Layer
 
 
 class Sequential:
@@ -313,28 +313,3 @@ def _guess_input(layers: list[Layer]) -> tuple[int, ...] | None:
         return (first.in_features,)
     return None
 
-
-def load_model(path: str | os.PathLike, device: str = "auto") -> Sequential:
-    """Rebuild a model saved with `Sequential.save` (no pickle: nothing in the file can run)."""
-    if str(path).endswith(".safetensors"):
-        from gpunet.interop import safetensors
-
-        arrays, meta = safetensors.read_model(path)  # every weight checked before building
-    else:
-        arrays, meta = serialization.read_npz(path)
-    arch = meta.get("architecture")
-    if not arch:
-        raise ValueError(f"{path}: holds no model architecture (is it a training checkpoint?)")
-    classes = registry()
-    state = backend.get_rng_state()  # building layers draws init weights; don't move the RNG
-    try:
-        layers = []
-        for spec in arch["layers"]:
-            if spec["class"] not in classes:
-                raise ValueError(f"{path}: unknown layer class {spec['class']!r}")
-            layers.append(classes[spec["class"]](**spec["config"]))
-    finally:
-        backend.set_rng_state(state)
-    model = Sequential(layers, device=device, input_shape=arch.get("input_shape"))
-    model.set_weights(arrays)
-    return model

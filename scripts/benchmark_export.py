@@ -1,5 +1,6 @@
 #!/usr/bin/env python3
-"""Export cost and deployed inference speed: for the mlp and cnn of gpunet.reference_models, the time to
+"""Export cost and deployed inference speed: for the mlp and cnn of gpunet.reference_models,
+the time to
 write .npz, .safetensors and .onnx, the files' sizes, and inference on the 10,000 MNIST test
 images by gpunet (`model.predict`, its defaults) and by onnxruntime on the CPU (batches of
 1,024 like predict), each the median of `--repeats` runs after one warm-up.

@@ -48,7 +48,8 @@ def test_bad_arguments_exit_2_with_one_line(args, fragment):
 
 
 def test_missing_data_names_the_files(tmp_path):
-    proc = train("--dataset", "fashion-mnist", "--data-dir", str(tmp_path / "none"),
+    (tmp_path / "empty").mkdir()
+    proc = train("--dataset", "fashion-mnist", "--data-dir", str(tmp_path / "empty"),
                  env={"GPUNET_DATA": str(tmp_path / "nothing"), "XDG_CACHE_HOME": str(tmp_path),
                       "GPUNET_FASHION_MNIST_MIRROR": "http://127.0.0.1:9/"})
     one_line_error(proc, "train-images-idx3-ubyte")
@@ -131,15 +132,15 @@ def test_ctrl_c_keeps_checkpoint_and_best_weights(tmp_path):
     assert "epoch 1/5" not in resumed.stdout and "epoch 5/5" in resumed.stdout
 
 
-def test_plot_needs_matplotlib_or_writes_a_png(tmp_path):
+def test_plot_needs_matplotlib_or_writes_a_png(tmp_path, shared_data):
     png = tmp_path / "curves.png"
-    args = ["--train-subset", "600", "--epochs", "2", "--plot", str(png), "--checkpoint",
-            str(tmp_path / "c.npz")]
+    args = ["--dataset", "fashion-mnist", "--train-subset", "600", "--epochs", "2", "--plot",
+            str(png), "--checkpoint", str(tmp_path / "c.npz")]
     try:
         import matplotlib  # noqa: F401
     except ImportError:
         one_line_error(train(*args), 'pip install "gpunet[plot]"')
         return
-    proc = train(*args)
+    proc = train(*args, env={"GPUNET_DATA": str(shared_data)})
     assert proc.returncode == 0, proc.stderr
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

@@ -18,6 +18,7 @@ import urllib.request
 from pathlib import Path
 
 from gpunet.datasets.errors import DatasetUnavailableError
+from gpunet.serialization import new_file_mode
 
 TIMEOUT = 30.0
 CHUNK = 1 << 16
@@ -73,6 +74,7 @@ def _download(url: str, sha256: str, dest: Path, timeout: float) -> None:
         with os.fdopen(fd, "wb") as out:
             received, length, got = _stream(url, out, timeout)
             out.flush()
+            os.fchmod(out.fileno(), new_file_mode(dest))  # not the temp file's 0600
             os.fsync(out.fileno())
         if length is not None and received != length:
             raise DownloadError(f"connection broke after {received} of {length} bytes")

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from gpunet.datasets import download
-from gpunet.datasets.errors import DatasetUnavailableError
+from gpunet.datasets.errors import DatasetError, DatasetUnavailableError
 from gpunet.datasets.registry import SPECS, Spec
 
 BUNDLED_DIR = Path(__file__).resolve().parent / "data"
@@ -89,6 +89,8 @@ def locate(name: str, data_dir: str | os.PathLike | None = None,
     if name not in SPECS:
         raise ValueError(f"unknown data set {name!r}; expected one of {tuple(SPECS)}")
     spec = SPECS[name]
+    if data_dir is not None and not Path(data_dir).expanduser().is_dir():
+        raise DatasetError(f"data_dir {data_dir}: no such folder")  # not a silent fallback
     dirs = search_dirs(spec, data_dir)
     found = {f: _find(f, dirs) for f in spec.files}
     missing = [f for f in spec.files if found[f] is None]

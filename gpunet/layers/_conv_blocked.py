@@ -1,7 +1,8 @@
 """Conv2D's CPU override: the same three products as the reference path in `conv.py`
 (y = W·cols + b, ∂C/∂W = δ·colsᵀ and ∂C/∂b = Σδ, dx = col2im(Wᵀδ)), arranged for the CPU cache
 and OpenBLAS. Used on NumPy only (CuPy runs the reference path); tests/layers/test_conv.py
-checks it against the reference. Timings: one thread, the cnn of `gpunet.reference_models` at 64 images.
+checks it against the reference. Timings: one thread, the cnn of `gpunet.reference_models`
+at 64 images.
 
 The bias rides in the GEMMs here: the columns get a last row of ones, the weights a last column
 b, so y = [W | b]·[cols; 1] and [∂C/∂W | ∂C/∂b] come out of one product.

@@ -133,3 +133,15 @@ def test_cache_root_follows_xdg_and_home(tmp_path, monkeypatch):
     assert download.cache_root() == tmp_path / "xdg-cache" / "gpunet"
     monkeypatch.delenv("XDG_CACHE_HOME")
     assert download.cache_root() == tmp_path / "home" / ".cache" / "gpunet"
+
+
+def test_downloads_respect_the_umask(fashion, cache):
+    import os
+
+    old = os.umask(0o022)
+    try:
+        gn.datasets.load_fashion_mnist()
+    finally:
+        os.umask(old)
+    for name in TRAIN_FILES + TEST_FILES:  # was 0600, the temporary file's mode
+        assert oct((cache / "fashion-mnist" / name).stat().st_mode & 0o777) == oct(0o644)

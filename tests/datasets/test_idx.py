@@ -3,6 +3,10 @@ DatasetError naming the file."""
 
 from __future__ import annotations
 
+import struct
+import tracemalloc
+import zlib
+
 import numpy as np
 import pytest
 
@@ -51,7 +55,7 @@ def test_truncated_payload(tmp_path, compress):
 def test_trailing_bytes(tmp_path, compress):
     data = idx_bytes(LABELS) + b"\x00" * 5
     path = write(tmp_path, "long.idx", gz(data) if compress else data)
-    expect_error(path, "5 unexpected trailing bytes")
+    expect_error(path, "unexpected trailing bytes", *([] if compress else ["5 unexpected"]))
 
 
 def test_truncated_gzip(tmp_path):
@@ -86,3 +90,46 @@ def test_wrong_kind(tmp_path):
 def test_missing_file_names_it(tmp_path):
     with pytest.raises(FileNotFoundError, match="nope.gz"):
         read_idx(tmp_path / "nope.gz")
+
+
+def peak_bytes(fn) -> int:
+    tracemalloc.start()
+    try:
+        fn()
+        return tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+
+
+def test_gzip_trailing_garbage_is_not_inflated(tmp_path):
+    """A small gzip file whose payload is followed by 256 MB of compressed zeros: the reader
+    stops one byte past the declared length (it used to inflate everything first)."""
+    packer = zlib.compressobj(9, zlib.DEFLATED, 31)  # gzip framing
+    parts = [packer.compress(idx_bytes(LABELS))]
+    zeros = bytes(1 << 20)
+    parts += [packer.compress(zeros) for _ in range(256)]
+    parts.append(packer.flush())
+    path = write(tmp_path, "bomb.gz", b"".join(parts))
+    assert path.stat().st_size < 400_000
+
+    def read():
+        expect_error(path, "unexpected trailing bytes")
+
+    assert peak_bytes(read) < 4 << 20
+
+
+@pytest.mark.parametrize("compress", [True, False], ids=["gzip", "raw"])
+def test_a_forged_header_is_judged_before_allocating(tmp_path, compress):
+    """A header declaring 60000 x 28000 x 28 images (47 GB) in a tiny file."""
+    header = struct.pack(">4I", 0x0803, 60000, 28000, 28)
+    data = header + bytes(1000)
+    path = write(tmp_path, "forged", gz(data) if compress else data)
+
+    def read():
+        expect_error(path, "can hold" if compress else "truncated")
+
+    assert peak_bytes(read) < 1 << 20
+
+
+def test_a_folder_is_one_clear_error(tmp_path):
+    expect_error(tmp_path, "cannot read it")

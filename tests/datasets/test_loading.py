@@ -100,3 +100,9 @@ def test_to_float_rejects_bad_input():
         to_float(np.zeros((2, 28, 28), np.uint8), layout="nchw")
     with pytest.raises(ValueError, match="shape"):
         to_float(np.zeros((2, 10), np.uint8))
+
+
+def test_a_data_dir_that_does_not_exist_is_an_error_not_a_fallback(tmp_path):
+    for load in (gn.datasets.load_mnist, gn.datasets.load_mnist_default):
+        with pytest.raises(gn.datasets.DatasetError, match="no_such: no such folder"):
+            load(data_dir=tmp_path / "no_such")

@@ -29,7 +29,8 @@ def every_kind(device: str = "cpu") -> gn.Sequential:
 
 
 def reference_models() -> dict[str, gn.Sequential]:
-    """The mlp and cnn of gpunet.reference_models (with dropout) and the every-kind model, on the CPU."""
+    """The mlp and cnn of gpunet.reference_models (with dropout) and the every-kind model, on
+    the CPU."""
     gn.seed(0)
     return {"mlp": models.mlp(dropout=0.2, device="cpu"),
             "cnn": models.cnn(dropout=0.2, device="cpu"), "every_kind": every_kind()}
