@@ -25,7 +25,6 @@ from gpunet.cli_data import load_data
 from gpunet.cli_files import (
     LOG_KEYS,
     OutputLocks,
-    SaveBest,
     Signals,
     UsageError,
     prepare_outputs,
@@ -163,7 +162,7 @@ def make_callbacks(args: argparse.Namespace, monitor: str) -> list[Any]:
         callbacks.append(gn.callbacks.ReduceLROnPlateau(monitor=monitor, factor=0.5,
                                                         patience=args.reduce_lr, min_lr=1e-5))
     if args.save:
-        callbacks.append(SaveBest(args.save, monitor, nan))
+        callbacks.append(gn.callbacks.ModelCheckpoint(args.save, monitor=monitor))
     return callbacks
 
 

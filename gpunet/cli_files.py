@@ -11,7 +11,6 @@ import time
 from pathlib import Path
 from typing import Any
 
-from gpunet.callbacks import ModelCheckpoint
 from gpunet.serialization import WriteError, check_writable, write_atomic
 from gpunet.training.checkpoint import read_checkpoint
 
@@ -145,19 +144,6 @@ class OutputLocks:
 # options whose change between a run and its resume would silently change what is trained on
 RUN_OPTIONS = ("dataset", "train_subset", "val_split", "seed", "monitor", "weight_decay",
                "augment")
-
-
-class SaveBest(ModelCheckpoint):
-    """ModelCheckpoint that writes nothing once training diverged: TerminateOnNaN has then put
-    back older (perhaps untrained) weights, whose validation score must not count as best."""
-
-    def __init__(self, filepath: str, monitor: str, guard: Any) -> None:
-        super().__init__(filepath, monitor=monitor)
-        self.guard = guard
-
-    def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
-        if not self.guard.terminated:
-            super().on_epoch_end(epoch, logs)
 
 
 def _check_resume(args: argparse.Namespace, model: Any, callbacks: list[Any]) -> None:

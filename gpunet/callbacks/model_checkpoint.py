@@ -65,6 +65,8 @@ class ModelCheckpoint(Callback):
             self._reset()
 
     def on_epoch_end(self, epoch: int, logs: Logs | None = None) -> None:
+        if getattr(self.model, "nonfinite", None):  # diverged: the weights (perhaps restored
+            return  # by TerminateOnNaN to untrained ones) must not be saved as best
         path = self.path_for(epoch, logs)
         if not self.save_best_only:
             self._save(path, epoch, "saving model")

@@ -43,3 +43,18 @@ def test_model_checkpoint_logs_fields_save_all_and_missing_monitor(tmp_path):
     assert not (tmp_path / "none.npz").exists()
     with pytest.raises(ValueError, match=r"filepath .* could not be formatted \(KeyError"):
         fit(make_model(), [ModelCheckpoint(tmp_path / "{step}.npz")], [{"val_loss": 1.0}])
+
+
+def test_model_checkpoint_saves_nothing_from_a_diverged_epoch(tmp_path):
+    """A loss that became NaN/inf leaves `model.nonfinite` set; the weights of that epoch (or the
+    ones TerminateOnNaN put back) are never written, even with save_best_only=False."""
+    gn.seed(0)
+    model = gn.Sequential([gn.layers.Dense(4, 3)], device="cpu")
+    model.compile(loss="mse", optimizer=gn.optimizers.SGD(lr=1e30))
+    x = np.random.default_rng(0).normal(size=(64, 4)).astype(np.float32) * 1e3
+    y = np.eye(3, dtype=np.float32)[np.arange(64) % 3]
+    fit_cbs = [gn.callbacks.TerminateOnNaN(),
+               ModelCheckpoint(tmp_path / "every.npz", monitor="loss", save_best_only=False)]
+    model.fit(x, y, epochs=3, batch_size=8, verbose=0, callbacks=fit_cbs)
+    assert model.nonfinite and "diverged" in model.nonfinite
+    assert not (tmp_path / "every.npz").exists()
