@@ -1,6 +1,16 @@
 """gpunet: neural networks with explicit, readable backpropagation, on CuPy or NumPy."""
 
-from gpunet import backend, callbacks, datasets, gradcheck, interop, layers, losses, optimizers
+from gpunet import (
+    backend,
+    callbacks,
+    datasets,
+    distributed,
+    gradcheck,
+    interop,
+    layers,
+    losses,
+    optimizers,
+)
 from gpunet.backend import DeviceError, gpu_available, seed
 from gpunet.model import Sequential, load_model
 
@@ -12,6 +22,7 @@ __all__ = [
     "backend",
     "callbacks",
     "datasets",
+    "distributed",
     "gpu_available",
     "gradcheck",
     "interop",

@@ -17,6 +17,7 @@ import numpy as np
 
 import gpunet as gn
 from gpunet import backend
+from gpunet import distributed as dist
 from gpunet.cli_data import load_data
 from gpunet.training.shards import resolve_workers
 
@@ -70,6 +71,9 @@ def build_parser() -> argparse.ArgumentParser:
     a("--plot", help="PNG of the loss and accuracy curves (needs matplotlib)")
     a("--json", help="write the results as JSON here")
     a("--verbose", type=int, default=1, choices=(0, 1))
+    a("--distributed", nargs="?", const="auto", choices=("auto", "mpi", "nccl", "off"),
+      help="data-parallel over the ranks of mpiexec/srun; --batch-size is then the global "
+           "batch (default: on, backend auto, when the launcher started more than one rank)")
     return p
 
 
@@ -125,13 +129,14 @@ def make_model(args: argparse.Namespace) -> gn.Sequential:
 
 def run(args: argparse.Namespace) -> dict[str, Any]:
     _check(args)
+    comm = _communicator(args.distributed)  # DIST: before anything touches a GPU
     gn.seed(args.seed)
     layout = "image" if args.model == "cnn" else "flat"
     data = load_data(args.dataset, args.data_dir, args.train_subset, layout, args.seed)
     with warnings.catch_warnings():  # the fallback is reported on the device line below
         warnings.filterwarnings("ignore", message="gpunet: no usable GPU")
         model = make_model(args)
-    say = print if args.verbose else (lambda *a, **k: None)
+    say = print if args.verbose and dist.is_writer(comm) else (lambda *a, **k: None)  # DIST
     say(f"data: {data.description}")
     why = f" (no usable GPU: {backend.gpu_status()[1]})" \
         if args.device == "auto" and model.device == "cpu" else ""
@@ -140,6 +145,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     threads = f", {n_workers} threads share each batch" if n_workers > 1 else ""
     say(f"device: {model.device}{why}{threads}   model: {args.model} "
         f"({model.num_params:,} parameters)")
+    if comm is not None:  # DIST
+        say(f"distributed: {comm.size} ranks ({comm.backend}), global batch {args.batch_size}")
     monitor = args.monitor if args.val_split > 0 else args.monitor.removeprefix("val_")
     callbacks: list[Any] = [
         gn.callbacks.EarlyStopping(monitor=monitor, patience=args.patience,
@@ -163,11 +170,11 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                         batch_size=args.batch_size, validation_split=args.val_split,
                         callbacks=callbacks, verbose=args.verbose, augment=augment,
                         checkpoint=args.resume or args.checkpoint, resume=args.resume,
-                        workers=workers)
+                        workers=workers, distributed=comm)
     seconds = time.perf_counter() - t0
-    if args.save:
+    if args.save and dist.is_writer(comm):  # DIST: one writer
         model.save(args.save)
-    test = model.evaluate(data.x_test, data.y_test, workers=workers)
+    test = model.evaluate(data.x_test, data.y_test, workers=workers, distributed=comm)
     h = history.history
     monitored = h.get(monitor, [])
     pick = np.argmax if monitor.endswith("accuracy") else np.argmin
@@ -181,6 +188,10 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         "total_seconds": seconds, "device": model.device, "model": args.model,
         "dataset": args.dataset, "data": data.description, "stop_reason": history.stop_reason,
     }
+    if comm is not None:  # DIST
+        result["ranks"] = comm.size
+    if not dist.is_writer(comm):  # DIST: one writer
+        return result
     if args.json:
         Path(args.json).parent.mkdir(parents=True, exist_ok=True)
         Path(args.json).write_text(json.dumps(result, indent=2) + "\n")
@@ -197,10 +208,18 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     return result
 
 
+def _communicator(choice: str | None) -> dist.Communicator | None:
+    """--distributed: None (the default) turns it on when the launcher started >1 ranks."""
+    if choice is None:
+        choice = "auto" if dist.launch.launched_size() > 1 else "off"
+    return None if choice == "off" else dist.init(choice)
+
+
 def main(argv: list[str] | None = None) -> int:
     """Exit codes: 0 done, 2 a user error, 130 interrupted by Ctrl-C (checkpoint kept)."""
     try:
-        result = run(build_parser().parse_args(argv))
+        with dist.abort_on_error(what="gpunet-train"):  # DIST: one rank's error stops all
+            result = run(build_parser().parse_args(argv))
     except (UsageError, gn.DeviceError, FileNotFoundError, ValueError, FloatingPointError) as exc:
         message = " ".join(str(exc).split())  # one line, however long the explanation
         print(f"gpunet-train: error: {message}", file=sys.stderr)

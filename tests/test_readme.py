@@ -32,7 +32,7 @@ def readme_commands():
 def test_ci_runs_the_two_first_screen_commands():
     commands = readme_commands()
     assert commands == ['pip install -e . && python scripts/train_mnist.py',
-                        'pip install -e ".[test,interop]" && pytest']
+                        'pip install -e ".[test,interop,mpi]" && pytest']
     first_screen = README[:README.index("## In Python")]
     assert all(c in first_screen for c in commands)
     ci = (REPO / ".ci" / "run").read_text()
