@@ -1,6 +1,16 @@
 """gpunet: neural networks with explicit, readable backpropagation, on CuPy or NumPy."""
 
-from gpunet import backend, callbacks, datasets, gradcheck, interop, layers, losses, optimizers
+from gpunet import (
+    backend,
+    callbacks,
+    datasets,
+    distributed,
+    gradcheck,
+    interop,
+    layers,
+    losses,
+    optimizers,
+)
 from gpunet.backend import DeviceError, gpu_available, seed
 from gpunet.loading import load_model
 from gpunet.model import Sequential
@@ -13,6 +23,7 @@ __all__ = [
     "backend",
     "callbacks",
     "datasets",
+    "distributed",
     "gpu_available",
     "gradcheck",
     "interop",

@@ -21,6 +21,7 @@ import numpy as np
 
 import gpunet as gn
 from gpunet import backend
+from gpunet import distributed as dist
 from gpunet.cli_data import load_data
 from gpunet.cli_files import (
     LOG_KEYS,
@@ -83,6 +84,9 @@ def build_parser() -> argparse.ArgumentParser:
     a("--plot", help="PNG of the loss and accuracy curves (needs matplotlib)")
     a("--json", help="write the results as JSON here")
     a("--verbose", type=int, default=1, choices=(0, 1))
+    a("--distributed", nargs="?", const="auto", choices=("auto", "mpi", "nccl", "off"),
+      help="data-parallel over the ranks of mpiexec/srun; --batch-size is then the global "
+           "batch (default: on, backend auto, when the launcher started more than one rank)")
     return p
 
 
@@ -169,6 +173,7 @@ def make_callbacks(args: argparse.Namespace, monitor: str) -> list[Any]:
 def run(args: argparse.Namespace, signals: Signals | None = None) -> dict[str, Any]:
     _check(args)
     signals = signals or Signals()
+    comm = _communicator(args.distributed)  # DIST: before anything touches a GPU
     gn.seed(args.seed)
     layout = "image" if args.model == "cnn" else "flat"
     data = load_data(args.dataset, args.data_dir, args.train_subset, layout, args.seed)
@@ -179,7 +184,7 @@ def run(args: argparse.Namespace, signals: Signals | None = None) -> dict[str, A
     with warnings.catch_warnings():  # the fallback is reported on the device line below
         warnings.filterwarnings("ignore", message="gpunet: no usable GPU")
         model = make_model(args)
-    say = print if args.verbose else (lambda *a, **k: None)
+    say = print if args.verbose and dist.is_writer(comm) else (lambda *a, **k: None)  # DIST
     say(f"data: {data.description}")
     why = f" (no usable GPU: {backend.gpu_status()[1]})" \
         if args.device == "auto" and model.device == "cpu" else ""
@@ -188,6 +193,8 @@ def run(args: argparse.Namespace, signals: Signals | None = None) -> dict[str, A
     threads = f", {n_workers} threads share each batch" if n_workers > 1 else ""
     say(f"device: {model.device}{why}{threads}   model: {args.model} "
         f"({model.num_params:,} parameters)")
+    if comm is not None:  # DIST
+        say(f"distributed: {comm.size} ranks ({comm.backend}), global batch {args.batch_size}")
     monitor = args.monitor if args.val_split > 0 else args.monitor.removeprefix("val_")
     if args.augment is None:
         args.augment = args.dataset == "mnist"
@@ -198,27 +205,28 @@ def run(args: argparse.Namespace, signals: Signals | None = None) -> dict[str, A
 
         augment = RandomShiftRotate(max_shift=2, max_degrees=10)
     with OutputLocks() as locks:
-        checkpoint = prepare_outputs(args, model, callbacks, locks)
+        checkpoint = prepare_outputs(args, model, callbacks, locks, dist.is_writer(comm))
         say(f"checkpoint: {checkpoint}")
         t0 = time.perf_counter()
         try:
             history = model.fit(data.x_train, data.y_train, epochs=args.epochs,
                                 batch_size=args.batch_size, validation_split=args.val_split,
                                 callbacks=callbacks, verbose=args.verbose, augment=augment,
-                                checkpoint=checkpoint, resume=args.resume, workers=workers)
+                                checkpoint=checkpoint, resume=args.resume, workers=workers,
+                                distributed=comm)
         except WriteError as exc:  # the disk filled up, or the folder went away, mid-run
             option = "--checkpoint" if exc.path == os.fspath(checkpoint) else "--save"
             raise UsageError(f"{option} {exc.path}: cannot write it: {exc.reason} (the last "
                              "complete file is kept)") from exc
         seconds = time.perf_counter() - t0
         return _finish(args, model, data, history, monitor, seconds, checkpoint, signals,
-                       workers, say)
+                       workers, say, comm)
 
 
 def _finish(args: argparse.Namespace, model: gn.Sequential, data: Any, history: Any,
             monitor: str, seconds: float, checkpoint: str, signals: Signals, workers: Any,
-            say: Any) -> dict[str, Any]:
-    """After fit: save, evaluate, report; say truly what was kept."""
+            say: Any, comm: Any) -> dict[str, Any]:
+    """After fit: save (one writer), evaluate (every rank), report; say truly what was kept."""
     h = history.history
     interrupted = history.stop_reason.startswith("interrupted")
     diverged = history.stop_reason.startswith("TerminateOnNaN")
@@ -227,9 +235,9 @@ def _finish(args: argparse.Namespace, model: gn.Sequential, data: Any, history: 
             + (f"; {args.save} was left as it was" if args.save and "{" not in args.save
                else ""))
         return {"stop_reason": history.stop_reason, "diverged": False}
-    if args.save and "{" not in args.save and not diverged:
+    if args.save and "{" not in args.save and not diverged and dist.is_writer(comm):
         _save(model, args.save)  # the best weights (EarlyStopping restored them)
-    test = model.evaluate(data.x_test, data.y_test, workers=workers)
+    test = model.evaluate(data.x_test, data.y_test, workers=workers, distributed=comm)
     monitored = h.get(monitor, [])
     pick = np.argmax if monitor.endswith("accuracy") else np.argmin
     best = int(pick(monitored)) if monitored else -1
@@ -243,6 +251,10 @@ def _finish(args: argparse.Namespace, model: gn.Sequential, data: Any, history: 
         "dataset": args.dataset, "data": data.description, "stop_reason": history.stop_reason,
         "diverged": diverged, "checkpoint": checkpoint,
     }
+    if comm is not None:  # DIST
+        result["ranks"] = comm.size
+    if not dist.is_writer(comm):  # DIST: one writer
+        return result
     if args.json:
         write_text("--json", args.json, json.dumps(result, indent=2) + "\n")
     if args.plot:
@@ -268,13 +280,21 @@ def _error(message: str) -> None:
     print(f"gpunet-train: error: {message}", file=sys.stderr)
 
 
+def _communicator(choice: str | None) -> dist.Communicator | None:
+    """--distributed: None (the default) turns it on when the launcher started >1 ranks."""
+    if choice is None:
+        choice = "auto" if dist.launch.launched_size() > 1 else "off"
+    return None if choice == "off" else dist.init(choice)
+
+
 def main(argv: list[str] | None = None) -> int:
     """Exit codes: 0 done; 2 a user error (one line on stderr); 3 training diverged;
     130 interrupted by Ctrl-C, 143 by SIGTERM (the checkpoint of the last finished epoch kept).
-    """
+    Under mpiexec/srun an error on one rank stops every rank (MPI Abort)."""
     with Signals() as signals:
         try:
-            result = run(build_parser().parse_args(argv), signals)
+            with dist.abort_on_error(what="gpunet-train"):  # DIST: one rank's error stops all
+                result = run(build_parser().parse_args(argv), signals)
         except KeyboardInterrupt:  # before or after training (fit handles it during)
             print(f"gpunet-train: interrupted ({signals.name})", file=sys.stderr)
             return signals.exit_code

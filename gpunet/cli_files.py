@@ -169,13 +169,17 @@ def _check_resume(args: argparse.Namespace, model: Any, callbacks: list[Any]) ->
 
 
 def prepare_outputs(args: argparse.Namespace, model: Any, callbacks: list[Any],
-                     locks: OutputLocks) -> str:
-    """Validate --resume, check every output path and lock the files this run writes.
+                     locks: OutputLocks, writer: bool = True) -> str:
+    """Validate --resume, check every output path and lock the files this run writes (only
+    the writer, rank 0 of a distributed run, writes; every rank validates --resume).
 
     Returns the checkpoint path: --checkpoint, else the resumed file, else a unique new one."""
     if args.resume:
         _check_resume(args, model, callbacks)
     checkpoint = args.checkpoint or args.resume or default_checkpoint()
+    if not writer:
+        model.run_info = {name: getattr(args, name) for name in RUN_OPTIONS}
+        return checkpoint
     size = 4 * model.num_params + 64 * 1024
     save = args.save
     if save and "{" in save:  # a template: check the folder of its first name

@@ -125,18 +125,21 @@ class Sequential:
         self.backward(grad)
         return out, loss
 
-    def reduce_gradients(self, flat_grads: Any) -> None:
+    def reduce_gradients(self, flat_grads: Any) -> bool | None:
         """(b) The one place where gradients computed elsewhere join this step's: the identity.
 
         Data-parallel training replaces it, per model (`model.reduce_gradients = fn`, with
         fn(flat_grads) summing or averaging in place across processes) or in a subclass. It
-        runs once per step on every process, before the optimizer, whatever the loss."""
+        runs once per step on every process, before the optimizer, whatever the loss; returning
+        False skips this step's update (gpunet.distributed does, on every process alike, when
+        some process's loss was not finite)."""
 
     def apply_gradients(self, loss: Any) -> None:
         """(b) `reduce_gradients`, then (c) one optimizer step over the flat buffers. On the
         CPU, where reading the loss is free, a non-finite loss gets no step (the training loop
         reports it); on the GPU the loop finds it the next time it reads the loss."""
-        self.reduce_gradients(self.flat_grads)
+        if self.reduce_gradients(self.flat_grads) is False:
+            return
         if self.on_cpu and not math.isfinite(loss):
             return
         self.optimizer.step(self._params, self._grads)
@@ -253,11 +256,12 @@ class Sequential:
 
         return fit(self, x, y, epochs=epochs, batch_size=batch_size, **kwargs)
 
-    def evaluate(self, x: Any, y: Any, batch_size: int = 1024,
-                 workers: int | str = "auto") -> dict[str, float]:
+    def evaluate(self, x: Any, y: Any, batch_size: int = 1024, workers: int | str = "auto",
+                 distributed: Any = None) -> dict[str, float]:
         from gpunet.training import evaluate
 
-        return evaluate(self, x, y, batch_size=batch_size, workers=workers)
+        return evaluate(self, x, y, batch_size=batch_size, workers=workers,
+                        distributed=distributed)
 
     def predict(self, x: Any, batch_size: int = 1024, workers: int | str = "auto") -> np.ndarray:
         from gpunet.training import predict

@@ -5,6 +5,7 @@
     python scripts/benchmark.py                   # CPU, both models, sweeps (about 7 minutes)
     python scripts/benchmark.py --device gpu      # CuPy vs PyTorch CUDA, streaming vs preloaded
     python scripts/benchmark.py --quick --json r.json   # 2,000 images, 1 epoch: the CI check
+    python scripts/benchmark.py --distributed 2   # 2 MPI ranks against 1 (bench/distributed.py)
 
 Every run is its own subprocess (two libraries' thread pools in one process fight over the
 cores), the contenders alternate A B A B …, and each process trains a warm-up epoch first.
@@ -49,12 +50,16 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--quick", action="store_true",
                    help="2,000 images, 1 round of 1 epoch, no sweeps: checks the harness works")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--distributed", type=int, metavar="N",
+                   help="data-parallel scaling instead: N MPI ranks (mpiexec) against 1 rank and "
+                        "one process (needs the mpi extra)")
     p.add_argument("--worker", help=argparse.SUPPRESS)
     args = p.parse_args(argv)
     args.models = [m.strip() for m in args.models.split(",") if m.strip()]
     if not args.models or any(m not in DEFAULT_ROUNDS for m in args.models):
         p.error(f"--models: expected a comma-separated subset of mlp,cnn, got {args.models}")
-    for arg in ("batch_size", "rounds", "epochs", "threads", "sweep_images", "cnn_sweep_images"):
+    for arg in ("batch_size", "rounds", "epochs", "threads", "sweep_images", "cnn_sweep_images",
+                "distributed"):
         value = getattr(args, arg)
         if value is not None and value < 1:
             p.error(f"--{arg.replace('_', '-')} must be >= 1, got {value}")
@@ -153,13 +158,18 @@ def main(argv: list[str] | None = None) -> int:
         print(msg, file=sys.stderr, flush=True)
 
     t0 = time.perf_counter()
+    if args.distributed:
+        from bench import distributed
     try:
-        res = run(args, log)
+        res = distributed.run(args, log) if args.distributed else run(args, log)
     except plan.WorkerError as exc:
         print(f"benchmark: {exc}", file=sys.stderr)
         return 1
     res["wall_s"] = time.perf_counter() - t0
-    print_report(res)
+    if args.distributed:
+        print(distributed.report(res))
+    else:
+        print_report(res)
     print(f"\nwall time {res['wall_s']:.0f} s")
     if args.json:
         with open(args.json, "w") as f:

@@ -129,6 +129,22 @@ def test_train_step_is_gradients_then_reduction_then_one_optimizer_step():
     assert float(loss) == pytest.approx(float(ref_loss))
 
 
+def test_a_reduction_hook_returning_false_skips_the_update():
+    """The hook's veto: data-parallel training skips a step on every process this way."""
+    model = gn.Sequential([gn.layers.Dense(4, 3)], device="cpu")
+    model.compile(loss="crossentropy", optimizer=gn.optimizers.SGD(lr=0.5))
+    x = np.random.default_rng(1).normal(size=(5, 4)).astype(np.float32)
+    y = np.array([0, 1, 2, 0, 1])
+    before = model.flat_params.copy()
+    model.reduce_gradients = lambda flat_grads: False
+    _, loss = model.train_step(x, y)
+    assert np.isfinite(float(loss))
+    np.testing.assert_array_equal(model.flat_params, before)
+    model.reduce_gradients = lambda flat_grads: True  # anything but False: the step runs
+    model.train_step(x, y)
+    assert not np.array_equal(model.flat_params, before)
+
+
 def test_a_non_finite_loss_gets_no_step_on_the_cpu():
     model = gn.Sequential([gn.layers.Dense(2, 2)], device="cpu")
     model.compile(loss="mse", optimizer="sgd")

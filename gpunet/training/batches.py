@@ -33,8 +33,9 @@ class HostBatches:
         if order is not None:
             # mode="clip" (order is a permutation, always in range) lets NumPy gather straight
             # into the buffer; the default mode goes through a full-size temporary
-            x = np.take(self.x, order, axis=0, out=self._xbuf, mode="clip")
-            y = np.take(self.y, order, axis=0, out=self._ybuf, mode="clip")
+            # (order may hold a subset: one rank's share of the epoch)
+            x = np.take(self.x, order, axis=0, out=self._xbuf[:len(order)], mode="clip")
+            y = np.take(self.y, order, axis=0, out=self._ybuf[:len(order)], mode="clip")
         for s in batch_slices(len(x), self.batch_size):
             yield x[s], y[s]
 
@@ -75,7 +76,7 @@ class DeviceStream:
 
     def epoch(self, order: np.ndarray | None) -> Iterator[tuple[Any, Any]]:
         cp = self.cp
-        n_total = len(self.x)
+        n_total = len(self.x) if order is None else len(order)  # order may be a subset
         slices = batch_slices(n_total, self.batch_size)
         rows = [order[s] if order is not None else s for s in slices]
         sizes = [0, 0]

@@ -8,6 +8,7 @@ from typing import Any
 import numpy as np
 
 from gpunet import backend
+from gpunet import distributed as dist
 from gpunet.training.data import check_batch_size, check_x, check_xy
 from gpunet.training.metrics import Tally
 from gpunet.training.shards import resolve_workers, sharded
@@ -26,16 +27,18 @@ def evaluate_arrays(runner: Any, x: np.ndarray, y: np.ndarray,
     return tally.logs()
 
 
-def evaluate(model: Any, x: Any, y: Any, batch_size: int = 1024,
-             workers: int | str = "auto") -> dict[str, float]:
-    """{"loss", "accuracy"} of the compiled model on x, y."""
+@dist.guarded("evaluate")  # with >1 ranks an error on one rank ends them all
+def evaluate(model: Any, x: Any, y: Any, batch_size: int = 1024, workers: int | str = "auto",
+             distributed: Any = None) -> dict[str, float]:
+    """{"loss", "accuracy"} of the compiled model on x, y. `distributed`: a communicator
+    (`gpunet.distributed.init()`): every rank computes a part and gets the whole set's."""
     if model.loss is None:
         raise RuntimeError("evaluate: call model.compile(loss=...) first")
     batch_size = check_batch_size("evaluate", batch_size)
     n_workers = resolve_workers(model, workers, "evaluate", batch_size)
     x, y = check_xy(x, y, model, "evaluate")
     with sharded(model, n_workers, training=False) as runner:
-        return evaluate_arrays(runner, x, y, batch_size)
+        return dist.evaluate_sharded(distributed, evaluate_arrays, runner, x, y, batch_size)
 
 
 def predict(model: Any, x: Any, batch_size: int = 1024, workers: int | str = "auto") -> np.ndarray:

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from gpunet import backend
+from gpunet import distributed as dist
 from gpunet.callbacks import CallbackList, History, ProgressBar
 from gpunet.checks import check_int, check_positive_int
 from gpunet.training.batches import make_batches
@@ -38,20 +39,23 @@ class Run:
     batch_size: int
     shuffle: bool
     augment: Any
-    log_every: int
+    log_every: int  # read the loss every this many batches (1 on the CPU alone)
     checkpoint: str | os.PathLike | None
     verbose: int
     workers: int
     history: History
+    ranks: dist.Ranks  # this rank's share of each batch; the identity for one process
     runner: Any = None  # runs the steps: the model, or Shards of it (set inside `fit`)
 
 
+@dist.guarded("fit")  # with >1 ranks an error on one rank ends them all (no hang)
 def fit(model: Any, x: Any, y: Any, epochs: int = 1, batch_size: int = 32,
         validation_split: float = 0.0, validation_data: tuple[Any, Any] | None = None,
         shuffle: bool = True, callbacks: list[Any] | None = None, verbose: int = 1,
         augment: Any = None, checkpoint: str | os.PathLike | None = None,
         resume: str | os.PathLike | None = None, log_every: int = 20,
-        workers: int | str = "auto", initial_epoch: int = 0) -> History:
+        workers: int | str = "auto", initial_epoch: int = 0,
+        distributed: Any = None) -> History:
     """Train `model` (compiled) on host arrays x, y; return its History (also `model.history`).
 
     validation_split takes the LAST fraction of (x, y), before any shuffling (as Keras does).
@@ -60,37 +64,45 @@ def fit(model: Any, x: Any, y: Any, epochs: int = 1, batch_size: int = 32,
     else the first epoch is `initial_epoch` (as in Keras: callbacks whose state was restored
     with `set_state` continue from there). `workers` (CPU): threads that share each batch
     ("auto": see `gpunet.training.shards`). A NaN/inf loss stops training and raises
-    FloatingPointError, unless a callback handles it (TerminateOnNaN).
+    FloatingPointError, unless a callback handles it (TerminateOnNaN). `distributed`: a
+    communicator (`gpunet.distributed.init()`) to train data-parallel on its ranks, batch_size
+    then being the global batch (see `gpunet.distributed`).
     """
     if model.optimizer is None or model.loss is None:
         raise RuntimeError("fit: call model.compile(loss=..., optimizer=...) first")
     run = _plan(model, x, y, epochs, batch_size, validation_split, validation_data, shuffle,
-                callbacks, verbose, augment, checkpoint, log_every, workers)
+                callbacks, verbose, augment, checkpoint, log_every, workers, distributed)
     start = _begin(run, resume, check_int("fit", "initial_epoch", initial_epoch))
-    with sharded(model, run.workers) as run.runner:
+    with sharded(model, run.workers) as runner, \
+            run.ranks.stepping(model, runner, augment) as run.runner:
         _run_epochs(run, start)
     run.callbacks.on_train_end({})
-    if model.nonfinite and not run.callbacks.handles_nonfinite:
-        raise FloatingPointError(model.nonfinite)
+    if model.nonfinite and not run.callbacks.handles_nonfinite:  # alike on every rank
+        raise dist.on_every_rank(FloatingPointError(model.nonfinite))
     return run.history
 
 
 def _plan(model: Any, x: Any, y: Any, epochs: Any, batch_size: Any, validation_split: float,
           validation_data: Any, shuffle: bool, callbacks: Any, verbose: int, augment: Any,
-          checkpoint: Any, log_every: Any, workers: Any) -> Run:
-    """Check fit's arguments and data; build its batches and its one CallbackList."""
+          checkpoint: Any, log_every: Any, workers: Any, comm: Any) -> Run:
+    """Check fit's arguments and data; build its batches and its one CallbackList (with
+    ranks: this rank's share of each batch; callbacks that write files and progress on rank 0
+    only)."""
     epochs = check_positive_int("fit", "epochs", epochs)
     batch_size = check_batch_size("fit", batch_size)
     log_every = check_positive_int("fit", "log_every", log_every)
     n_workers = resolve_workers(model, workers, "fit", batch_size)
     user = CallbackList(callbacks, owner="fit").callbacks
     data = fit_data(model, x, y, validation_split, validation_data)
+    ranks = dist.Ranks(comm, len(data.x), batch_size)
+    verbose = verbose if ranks.writer else 0
     steps = math.ceil(len(data.x) / batch_size)
     history = History()
-    cbs = CallbackList([*user, history, ProgressBar(verbose, epochs, steps)])
-    return Run(model, data, cbs, make_batches(data.x, data.y, batch_size, model.xp), epochs,
-               batch_size, bool(shuffle), augment, log_every, checkpoint, verbose, n_workers,
-               history)
+    cbs = CallbackList([*ranks.callbacks(user), history, ProgressBar(verbose, epochs, steps)])
+    batches = make_batches(data.x, data.y, ranks.local_batch_size, model.xp)
+    every = 1 if model.on_cpu and ranks.single else log_every
+    return Run(model, data, cbs, batches, epochs, batch_size, bool(shuffle), augment, every,
+               checkpoint, verbose, n_workers, history, ranks)
 
 
 def _begin(run: Run, resume: str | os.PathLike | None, start: int) -> int:
@@ -104,6 +116,8 @@ def _begin(run: Run, resume: str | os.PathLike | None, start: int) -> int:
         meta = load_checkpoint(resume, model, run.callbacks)
         model.optimizer.to(model.xp)
         start = int(meta["next_epoch"])
+    run.ranks.start(model, run.data, batch_size=run.batch_size, epochs=run.epochs,
+                    start_epoch=start, shuffle=run.shuffle)
     run.callbacks.on_train_begin({})
     return start
 
@@ -116,17 +130,20 @@ def _run_epochs(run: Run, start: int) -> None:
         for epoch in range(start, run.epochs):
             logs = _train_epoch(run, epoch)
             if run.data.xv is not None:
-                val = evaluate_arrays(run.runner, run.data.xv, run.data.yv,
-                                      max(run.batch_size, 1024))
+                val = run.ranks.evaluate(evaluate_arrays, run.runner, run.data.xv,
+                                         run.data.yv, max(run.batch_size, 1024))
                 logs.update(val_loss=val["loss"], val_accuracy=val["accuracy"])
             run.callbacks.on_epoch_end(epoch, logs)
-            if run.checkpoint is not None:
+            run.ranks.check_in_sync(model, f"fit, epoch {epoch + 1}")
+            if run.checkpoint is not None and run.ranks.writer:
                 save_checkpoint(run.checkpoint, model, epoch + 1, run.callbacks)
             if model.stop_training:
                 model.stop_reason = model.stop_reason or model.nonfinite or \
                     "stopped by a callback"
                 break
     except KeyboardInterrupt:
+        if not run.ranks.single:  # ranks stop at different batches: end them all
+            raise
         model.stop_reason = f"interrupted during epoch {epoch + 1}"
         if run.verbose:
             done = len(run.history.epoch)
@@ -141,15 +158,16 @@ def _train_epoch(run: Run, epoch: int) -> dict[str, float]:
     model.optimizer.on_epoch_begin(epoch)
     run.callbacks.on_epoch_begin(epoch, {})
     order = backend.rng().permutation(len(run.data.x)) if run.shuffle else None
+    order = run.ranks.local_order(order)  # with ranks: this rank's share of each batch
     if not model.on_cpu:  # GPU dropout and augmentation draw from CuPy's generator: seed it
         # from the host one, whose state checkpoints keep, so that a resumed run replays it
-        model.xp.random.seed(int(backend.rng().integers(2**63)))
+        model.xp.random.seed(run.ranks.seed())
     t0 = time.perf_counter()
     tally = Tally(model.xp, accuracy="accuracy" in model.metrics)
     _train_batches(run, epoch, tally, run.batches.epoch(order))
-    logs = tally.logs()  # reading the sums waits for the device
+    logs = run.ranks.logs(tally)  # reading the sums waits for the device
     seconds = time.perf_counter() - t0
-    note_nonfinite(model, logs["loss"], epoch)
+    note_nonfinite(model, logs["loss"], epoch, scope=run.ranks.scope)
     logs.update(lr=float(model.optimizer.lr), seconds=seconds,
                 images_per_second=len(run.data.x) / seconds)
     return logs
@@ -157,33 +175,36 @@ def _train_epoch(run: Run, epoch: int) -> dict[str, float]:
 
 def _train_batches(run: Run, epoch: int, tally: Tally, batches: Any) -> None:
     """The hot loop: one `train_step` per batch; the loss is read (and the callbacks told)
-    every `log_every` batches, every batch on the CPU where reading is free."""
+    every `log_every` batches, every batch on the CPU alone, where reading is free (with
+    ranks, on the CPU, also at once when a step's loss is not finite: on every rank alike)."""
     model, step, augment, xp = run.model, run.runner.train_step, run.augment, run.model.xp
-    on_batch_end = run.callbacks.on_batch_end
-    every = 1 if model.on_cpu else run.log_every
+    on_batch_end, draws = run.callbacks.on_batch_end, run.ranks.draws
     pending = 0
     for b, (xb, yb) in enumerate(batches):
-        if augment is not None:
-            xb = augment(xb, xp)
-        out, loss = step(xb, yb)
+        with draws():  # with ranks: this rank's own dropout and augmentation draws
+            if augment is not None:
+                xb = augment(xb, xp)
+            out, loss = step(xb, yb)
         tally.add(out, yb, loss)
         pending += 1
-        if pending == every:
+        if pending == run.log_every or (model.on_cpu and not math.isfinite(loss)):
             pending = 0
-            logs = {"loss": tally.mean_loss()}
-            note_nonfinite(model, logs["loss"], epoch, b)
+            logs = {"loss": run.ranks.mean_loss(tally)}
+            note_nonfinite(model, logs["loss"], epoch, b, run.ranks.scope)
             on_batch_end(b, logs)
             if model.stop_training:
                 return
 
 
-def note_nonfinite(model: Any, loss: float, epoch: int, batch: int | None = None) -> None:
+def note_nonfinite(model: Any, loss: float, epoch: int, batch: int | None = None,
+                   scope: str = "") -> None:
     """The one place a NaN/inf training loss is noticed: the first one is described in
-    `model.nonfinite` and training stops after this epoch (callbacks see the loss too)."""
+    `model.nonfinite` and training stops after this epoch (callbacks see the loss too).
+    `scope`: where the loss was summed (" on some rank" with ranks)."""
     if math.isfinite(loss) or model.nonfinite is not None:
         return
     where = f"epoch {epoch + 1}" if batch is None else f"epoch {epoch + 1}, batch {batch + 1}"
     skipped = "; that batch was not trained on" if model.on_cpu and batch is not None else ""
-    model.nonfinite = (f"the loss became {loss} in {where} (training diverged: lower the "
+    model.nonfinite = (f"the loss became {loss}{scope} in {where} (training diverged: lower the "
                        f"learning rate or check the data){skipped}")
     model.stop_training = True
