@@ -222,7 +222,13 @@ class Sequential:
                 p[...] = dlpack.to_xp(arrays[key], self.xp, f"set_weights: {key}")
 
     def save(self, path: str | os.PathLike) -> None:
-        """Write architecture (JSON) and weights to one `.npz` (or `.safetensors`), atomically."""
+        """Write architecture (JSON) and weights to one `.npz` (or `.safetensors`), atomically.
+
+        Refuses NaN/inf weights (naming the entry): `load_model` would refuse that file."""
+        if not bool(self.xp.isfinite(self.flat_params).all()):
+            bad = next(k for k, p in self.weights().items() if not bool(self.xp.isfinite(p).all()))
+            raise ValueError(f"save {os.fspath(path)}: weight {bad} holds NaN or inf (training "
+                             "diverged?); a model file with non-finite weights cannot be loaded")
         meta = {"architecture": self.architecture()}
         if str(path).endswith(".safetensors"):
             from gpunet.interop import safetensors

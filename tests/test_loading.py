@@ -95,8 +95,11 @@ def test_weights_shaped_unlike_the_architecture_are_refused_before_building(tmp_
 
 def test_non_finite_weights_are_refused_naming_the_entry(tmp_path):
     model = small_model()
-    model.layers[2].params["b"][1] = np.nan
-    model.save(tmp_path / "nan.npz")
+    model.save(tmp_path / "good.npz")  # save refuses NaN: write the file by hand
+    arrays, meta = ser.read_npz(tmp_path / "good.npz")
+    arrays["layer2.b"][1] = np.nan
+    meta.pop("format", None), meta.pop("version", None)
+    ser.write_npz(tmp_path / "nan.npz", arrays, meta)
     with pytest.raises(FileFormatError, match=r"entry 'layer2.b' holds 1 non-finite"):
         gn.load_model(tmp_path / "nan.npz")
 

@@ -173,3 +173,12 @@ def test_input_shape_takes_numpy_integers_and_refuses_the_rest(tmp_path):
         with pytest.raises(ValueError, match="Sequential: input_shape must be a tuple of "
                                              "positive ints"):
             gn.Sequential([gn.layers.Dense(4, 2)], device="cpu", input_shape=bad)
+
+
+def test_save_refuses_non_finite_weights_naming_the_entry(tmp_path):
+    model = gn.Sequential([gn.layers.Dense(3, 2), gn.layers.ReLU(), gn.layers.Dense(2, 2)],
+                          device="cpu")
+    model.layers[2].params["b"][1] = np.inf
+    with pytest.raises(ValueError, match=r"layer2\.b holds NaN or inf"):
+        model.save(tmp_path / "m.npz")
+    assert not (tmp_path / "m.npz").exists()
