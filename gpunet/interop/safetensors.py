@@ -23,8 +23,7 @@ import numpy as np
 
 from gpunet import backend
 from gpunet.architecture import check_entries, declared_weights
-from gpunet.interop._files import write_atomic
-from gpunet.serialization import FileFormatError, check_finite
+from gpunet.serialization import FileFormatError, check_finite, write_atomic
 
 FORMAT, VERSION = "gpunet", 1
 MAX_HEADER = 16 << 20  # a model's header is a few kB; refuse absurd lengths before reading
@@ -48,7 +47,8 @@ def write(path: str | os.PathLike, arrays: dict[str, Any], meta: dict[str, Any])
         offset += len(blob)
     text = json.dumps(header, separators=(",", ":")).encode()
     text += b" " * (-len(text) % 8)  # the data starts 8-byte aligned, as the reference writer's
-    return write_atomic(path, [len(text).to_bytes(8, "little"), text, *blobs])
+    chunks = [len(text).to_bytes(8, "little"), text, *blobs]
+    return write_atomic(path, lambda f: f.writelines(chunks))
 
 
 def _fail(path: Path, why: str) -> FileFormatError:
