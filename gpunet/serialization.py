@@ -71,21 +71,31 @@ def new_file_mode(path: Path) -> int:
         return 0o666 & ~_umask()
 
 
-def check_writable(path: str | os.PathLike) -> Path:
-    """Raise `WriteError` unless `path` can be atomically replaced: not a folder or a device,
-    its folder exists or can be made, and a file can be created there (by trying it)."""
-    path = Path(path)
+def _regular_target(path: Path) -> None:
+    """Raise `WriteError` when `path` is a folder or exists as anything but a regular file."""
     if path.is_dir():
         raise WriteError(path, f"it is a folder; name a file in it, e.g. {path / 'model.npz'}")
     if path.exists() and not path.is_file():
         raise WriteError(path, "it exists and is not a regular file")
+
+
+def _temp_beside(path: Path) -> tuple[int, str]:
+    """A new hidden temporary file (fd, name) in `path`'s folder, made if missing."""
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-        os.close(fd)
-        os.unlink(tmp)
+        return tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     except OSError as exc:
         raise WriteError(path, exc.strerror or str(exc)) from exc
+
+
+def check_writable(path: str | os.PathLike) -> Path:
+    """Raise `WriteError` unless `path` can be atomically replaced: not a folder or a device,
+    its folder exists or can be made, and a file can be created there (by trying it)."""
+    path = Path(path)
+    _regular_target(path)
+    fd, tmp = _temp_beside(path)
+    os.close(fd)
+    os.unlink(tmp)
     return path
 
 
@@ -95,16 +105,9 @@ def write_atomic(path: str | os.PathLike, write: Callable[[BinaryIO], None]) -> 
     The file is flushed and fsynced first and gets `new_file_mode(path)`; on any failure the
     temporary file is removed and an OSError becomes a `WriteError` naming `path`."""
     path = Path(path)
-    if path.is_dir():
-        raise WriteError(path, "it is a folder")
-    if path.exists() and not path.is_file():
-        raise WriteError(path, "it exists and is not a regular file")
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        mode = new_file_mode(path)
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    except OSError as exc:
-        raise WriteError(path, exc.strerror or str(exc)) from exc
+    _regular_target(path)
+    mode = new_file_mode(path)
+    fd, tmp = _temp_beside(path)
     try:
         with os.fdopen(fd, "wb") as f:
             write(f)
