@@ -10,13 +10,15 @@ holds exactly those weights, floating point and of those shapes, judged from hea
 
 from __future__ import annotations
 
+import contextlib
 import inspect
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
 import numpy as np
 
 from gpunet import backend
+from gpunet.checks import check_positive_int, is_int
 from gpunet.layers import _windows as win
 from gpunet.layers import registry
 from gpunet.serialization import FileFormatError
@@ -25,20 +27,15 @@ Shapes = dict[str, tuple[int, ...]]
 Spec = tuple[str, dict[str, Any]]  # (layer class name, constructor config)
 
 
-def _positive(config: dict[str, Any], key: str) -> int:
-    value = config.get(key)
-    if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-        raise ValueError(f"{key} must be a positive int, got {value!r}")
-    return value
-
-
 def _dense(c: dict[str, Any]) -> Shapes:
-    n_in, n_out = _positive(c, "in_features"), _positive(c, "out_features")
+    n_in = check_positive_int("config", "in_features", c.get("in_features"))
+    n_out = check_positive_int("config", "out_features", c.get("out_features"))
     return {"W": (n_in, n_out), "b": (n_out,)}
 
 
 def _conv(c: dict[str, Any]) -> Shapes:
-    n_in, n_out = _positive(c, "in_channels"), _positive(c, "out_channels")
+    n_in = check_positive_int("config", "in_channels", c.get("in_channels"))
+    n_out = check_positive_int("config", "out_channels", c.get("out_channels"))
     return {"W": (n_out, n_in, *win.pair(c.get("kernel_size"), "kernel_size", "config", 1)),
             "b": (n_out,)}
 
@@ -75,8 +72,8 @@ def layer_specs(path: Any, arch: Any) -> list[Spec]:
     classes = registry()
     specs = [_spec(path, i, spec, classes) for i, spec in enumerate(arch["layers"])]
     shape = arch.get("input_shape")
-    if shape is not None and (not isinstance(shape, list) or not all(
-            isinstance(d, int) and not isinstance(d, bool) and d >= 1 for d in shape)):
+    if shape is not None and (not isinstance(shape, list)
+                              or not all(is_int(d) and d >= 1 for d in shape)):
         raise FileFormatError(f"{path}: input_shape must be null or a list of positive ints, "
                               f"got {shape!r:.200}")
     return specs
@@ -129,16 +126,23 @@ def _unbuildable(path: Any, i: int, cls: str, config: dict[str, Any],
                            f"{config!r:.200}: {exc}")
 
 
-def build(path: Any, specs: list[Spec]) -> list[Any]:
-    """The layers of checked `specs`, built without moving the global RNG."""
-    classes, layers = registry(), []
-    state = backend.get_rng_state()  # building layers draws init weights; don't move the RNG
+@contextlib.contextmanager
+def rng_kept() -> Iterator[None]:
+    """Build layers inside: their initial weights are drawn without moving the global RNG."""
+    state = backend.get_rng_state()
     try:
+        yield
+    finally:
+        backend.set_rng_state(state)
+
+
+def build(path: Any, specs: list[Spec]) -> list[Any]:
+    """The layers of checked `specs` (the global RNG left where it was)."""
+    classes, layers = registry(), []
+    with rng_kept():
         for i, (cls, config) in enumerate(specs):
             try:
                 layers.append(classes[cls](**config))
             except (TypeError, ValueError) as exc:
                 raise _unbuildable(path, i, cls, config, exc) from exc
-    finally:
-        backend.set_rng_state(state)
     return layers

@@ -57,7 +57,8 @@ def test_expected_shapes_come_from_the_config_alone():
     assert expected_weights("m", [conv, ("MaxPool2D", {"pool_size": 2})]) == {
         "layer0.W": (8, 3, 5, 3), "layer0.b": (8,)}
     with pytest.raises(FileFormatError,
-                       match=r"m: layer 1 \(Conv2D\): in_channels must be a positive int, got 0"):
+                       match=r"m: layer 1 \(Conv2D\): config: in_channels must be a positive "
+                             r"int, got 0"):
         expected_weights("m", [("ReLU", {}), (conv[0], {**conv[1], "in_channels": 0})])
     with pytest.raises(FileFormatError, match=r"layer 0 \(Conv2D\): .*kernel_size must be"):
         expected_weights("m", [(conv[0], {**conv[1], "kernel_size": [5, 0]})])
