@@ -4,7 +4,6 @@ before any layer is built; a training checkpoint is recognised and the way to us
 from __future__ import annotations
 
 import json
-import tracemalloc
 import zipfile
 
 import numpy as np
@@ -15,6 +14,7 @@ from gpunet import layers as L
 from gpunet import serialization as ser
 from gpunet.architecture import expected_weights
 from gpunet.serialization import FileFormatError
+from tests.helpers import peak_bytes
 from tests.test_serialization import meta_entry, npy_bytes, npy_header_only, npz_bytes
 
 
@@ -38,15 +38,6 @@ def dense_arch(n_in: int, n_out: int) -> dict:
     return {"layers": [{"class": "Dense", "config": {"in_features": n_in,
                                                      "out_features": n_out}}],
             "input_shape": [n_in]}
-
-
-def peak_bytes(fn) -> int:
-    tracemalloc.start()
-    try:
-        fn()
-        return tracemalloc.get_traced_memory()[1]
-    finally:
-        tracemalloc.stop()
 
 
 def test_huge_architecture_without_weights_allocates_nothing(tmp_path):
