@@ -27,6 +27,7 @@ from typing import Any, BinaryIO
 import numpy as np
 
 from gpunet import backend
+from gpunet.checks import is_int
 
 FORMAT = "gpunet"
 VERSION = 1
@@ -256,7 +257,7 @@ class NpzReader:
         if meta.get("format") != FORMAT:
             raise self._fail(f"format {meta.get('format')!r}, expected {FORMAT!r}")
         version = meta.get("version")
-        if not isinstance(version, int) or isinstance(version, bool) or version < 1:
+        if not is_int(version) or version < 1:
             raise self._fail(f"version must be a positive integer, got {version!r}")
         if version > VERSION:
             raise self._fail(f"written by a newer gpunet (file version {version}, this gpunet "

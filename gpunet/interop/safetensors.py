@@ -23,6 +23,7 @@ import numpy as np
 
 from gpunet import backend
 from gpunet.architecture import check_entries, declared_weights
+from gpunet.checks import is_int
 from gpunet.serialization import FileFormatError, check_finite, write_atomic
 
 FORMAT, VERSION = "gpunet", 1
@@ -101,7 +102,7 @@ def _entries(path: Path, header: dict[str, Any], data_len: int) -> dict[str, tup
 
 
 def _nat(v: Any) -> bool:
-    return isinstance(v, int) and not isinstance(v, bool) and v >= 0
+    return is_int(v) and v >= 0
 
 
 def _meta(path: Path, raw: Any) -> dict[str, Any]:
