@@ -22,8 +22,8 @@ def load_data(dataset: str, data_dir: str | None, subset: str, layout: str,
               seed: int = 0) -> TrainingData:
     """subset: "auto" | "full" | "5k" (MNIST only) | a number N (N training images).
 
-    The training set is shuffled once with `seed` before anything is cut from it: the bundled
-    5k sample is sorted by class, so "the last 10% for validation" would otherwise be all 9s.
+    The training set is shuffled once with `seed` before anything is cut from it, so N images
+    and "the last 10% for validation" are a random draw that the seed repeats.
     """
     first_n = None
     if subset.isdigit():
@@ -44,8 +44,7 @@ def load_data(dataset: str, data_dir: str | None, subset: str, layout: str,
                              "full or a number N")
         splits, source = datasets.load_dataset(dataset, data_dir)
     (x_train, y_train), (x_test, y_test) = splits
-    order = np.random.default_rng(seed).permutation(len(x_train))
-    x_train, y_train = x_train[order], y_train[order]
+    x_train, y_train = datasets.shuffled(x_train, y_train, seed)
     description = str(source)
     if first_n is not None:
         if first_n > len(x_train):

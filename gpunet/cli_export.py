@@ -13,23 +13,15 @@ import sys
 import time
 from pathlib import Path
 
+from gpunet.cli_files import Parser, UsageError
 from gpunet.interop import onnx as onnx_export
 from gpunet.loading import load_model
 
 FORMATS = (".onnx", ".safetensors", ".npz")
 
 
-class UsageError(Exception):
-    """A problem the user can fix: reported as one line on stderr, exit code 2."""
-
-
-class _Parser(argparse.ArgumentParser):
-    def error(self, message: str) -> None:  # one line, exit 2
-        raise UsageError(message)
-
-
 def build_parser() -> argparse.ArgumentParser:
-    p = _Parser(prog="gpunet-export",
+    p = Parser(prog="gpunet-export",
                 description="Convert a saved gpunet model (.npz or .safetensors) to ONNX, "
                             "safetensors or .npz, by the output's suffix.")
     p.add_argument("model", help="a model written by model.save (.npz or .safetensors)")

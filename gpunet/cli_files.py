@@ -27,6 +27,13 @@ class UsageError(Exception):
     """A problem the user can fix: reported as one line on stderr, exit code 2."""
 
 
+class Parser(argparse.ArgumentParser):
+    """An ArgumentParser whose errors are a `UsageError` (one line, exit 2), not its own exit."""
+
+    def error(self, message: str) -> None:
+        raise UsageError(message)
+
+
 class Terminated(KeyboardInterrupt):
     """Raised in the main thread on SIGTERM, so that `fit` stops as on Ctrl-C."""
 

@@ -27,6 +27,7 @@ from typing import Any, BinaryIO
 import numpy as np
 
 from gpunet import backend
+from gpunet.checks import is_int
 
 FORMAT = "gpunet"
 VERSION = 1
@@ -71,21 +72,31 @@ def new_file_mode(path: Path) -> int:
         return 0o666 & ~_umask()
 
 
-def check_writable(path: str | os.PathLike) -> Path:
-    """Raise `WriteError` unless `path` can be atomically replaced: not a folder or a device,
-    its folder exists or can be made, and a file can be created there (by trying it)."""
-    path = Path(path)
+def _regular_target(path: Path) -> None:
+    """Raise `WriteError` when `path` is a folder or exists as anything but a regular file."""
     if path.is_dir():
         raise WriteError(path, f"it is a folder; name a file in it, e.g. {path / 'model.npz'}")
     if path.exists() and not path.is_file():
         raise WriteError(path, "it exists and is not a regular file")
+
+
+def _temp_beside(path: Path) -> tuple[int, str]:
+    """A new hidden temporary file (fd, name) in `path`'s folder, made if missing."""
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-        os.close(fd)
-        os.unlink(tmp)
+        return tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     except OSError as exc:
         raise WriteError(path, exc.strerror or str(exc)) from exc
+
+
+def check_writable(path: str | os.PathLike) -> Path:
+    """Raise `WriteError` unless `path` can be atomically replaced: not a folder or a device,
+    its folder exists or can be made, and a file can be created there (by trying it)."""
+    path = Path(path)
+    _regular_target(path)
+    fd, tmp = _temp_beside(path)
+    os.close(fd)
+    os.unlink(tmp)
     return path
 
 
@@ -95,16 +106,9 @@ def write_atomic(path: str | os.PathLike, write: Callable[[BinaryIO], None]) -> 
     The file is flushed and fsynced first and gets `new_file_mode(path)`; on any failure the
     temporary file is removed and an OSError becomes a `WriteError` naming `path`."""
     path = Path(path)
-    if path.is_dir():
-        raise WriteError(path, "it is a folder")
-    if path.exists() and not path.is_file():
-        raise WriteError(path, "it exists and is not a regular file")
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        mode = new_file_mode(path)
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    except OSError as exc:
-        raise WriteError(path, exc.strerror or str(exc)) from exc
+    _regular_target(path)
+    mode = new_file_mode(path)
+    fd, tmp = _temp_beside(path)
     try:
         with os.fdopen(fd, "wb") as f:
             write(f)
@@ -253,7 +257,7 @@ class NpzReader:
         if meta.get("format") != FORMAT:
             raise self._fail(f"format {meta.get('format')!r}, expected {FORMAT!r}")
         version = meta.get("version")
-        if not isinstance(version, int) or isinstance(version, bool) or version < 1:
+        if not is_int(version) or version < 1:
             raise self._fail(f"version must be a positive integer, got {version!r}")
         if version > VERSION:
             raise self._fail(f"written by a newer gpunet (file version {version}, this gpunet "

@@ -1,7 +1,9 @@
-"""Test helpers: the PyTorch CPU oracle and array comparison across backends."""
+"""Test helpers: the PyTorch CPU oracle, array comparison across backends, peak memory."""
 
 from __future__ import annotations
 
+import tracemalloc
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -23,3 +25,13 @@ def torch():
 
     t.set_num_threads(2)
     return t
+
+
+def peak_bytes(fn: Callable[[], Any]) -> int:
+    """The most Python-allocated memory (NumPy arrays included) while `fn()` runs."""
+    tracemalloc.start()
+    try:
+        fn()
+        return tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()

@@ -5,35 +5,15 @@ agree with the CPU. Where a real GPU exists, the `gpu`-marked tests run the same
 
 from __future__ import annotations
 
-import sys
-
 import numpy as np
 import pytest
 
 import gpunet as gn
 from gpunet import backend
-from gpunet.kernels import _registry
-from tests import fake_cupy
 from tests.conftest import REPO
 from tests.helpers import host
 
 L = gn.layers
-
-
-@pytest.fixture
-def fake_gpu(monkeypatch):
-    saved = {k: v for k, v in sys.modules.items() if k.startswith("fakecupy")}
-    cp, cupyx = fake_cupy.gpu_module()
-    monkeypatch.setattr(backend, "_import_cupy", lambda: cp)
-    monkeypatch.setattr(_registry, "_import_cupy", lambda: cp)
-    monkeypatch.setattr(_registry, "_cache", {})
-    monkeypatch.setitem(sys.modules, "cupyx", cupyx)
-    backend.gpu_status.cache_clear()
-    yield cp
-    backend.gpu_status.cache_clear()
-    for k in [k for k in sys.modules if k.startswith("fakecupy")]:
-        del sys.modules[k]
-    sys.modules.update(saved)
 
 
 def models(device: str) -> dict[str, gn.Sequential]:

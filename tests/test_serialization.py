@@ -9,7 +9,6 @@ import json
 import os
 import re
 import struct
-import tracemalloc
 import zipfile
 
 import numpy as np
@@ -17,6 +16,7 @@ import pytest
 
 from gpunet import serialization as ser
 from gpunet.serialization import FileFormatError, NpzReader, WriteError
+from tests.helpers import peak_bytes
 
 
 def npz_bytes(entries: dict[str, bytes], compression: int = zipfile.ZIP_STORED) -> bytes:
@@ -141,13 +141,12 @@ def test_declared_shape_is_judged_before_allocating(tmp_path):
     forged = npy_header_only((10000, 10000)) + b"\0" * 512
     path.write_bytes(npz_bytes({"__meta__.npy": meta_entry({}), "W.npy": forged}))
     assert path.stat().st_size < 2048
-    tracemalloc.start()
-    try:
+
+    def read():
         with NpzReader(path) as f, pytest.raises(FileFormatError, match="declares shape"):
             f.read("W")
-        peak = tracemalloc.get_traced_memory()[1]
-    finally:
-        tracemalloc.stop()
+
+    peak = peak_bytes(read)
     assert peak < 1 << 20, peak
 
 

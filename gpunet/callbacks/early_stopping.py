@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import math
-import numbers
 from typing import Any
 
 import numpy as np
@@ -23,7 +21,7 @@ from gpunet.callbacks.base import (
     weights_to_arrays,
     worst,
 )
-from gpunet.checks import check_bool, check_float, check_int, fail
+from gpunet.checks import check_bool, check_float, check_int, fail, is_real
 
 
 class EarlyStopping(Callback):
@@ -48,8 +46,7 @@ class EarlyStopping(Callback):
         self.patience = check_int(name, "patience", patience)
         self.verbose = check_int(name, "verbose", verbose)
         self.mode = check_mode(name, mode)
-        if baseline is not None and not (isinstance(baseline, numbers.Real)
-                                         and math.isfinite(baseline)):
+        if baseline is not None and not is_real(baseline):
             raise fail(name, "baseline", "None or a finite number", baseline)
         self.baseline = None if baseline is None else float(baseline)
         self.restore_best_weights = check_bool(name, "restore_best_weights",

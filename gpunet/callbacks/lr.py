@@ -6,8 +6,6 @@ All of them read and write `model.optimizer.lr` (a float).
 from __future__ import annotations
 
 import inspect
-import math
-import numbers
 from collections.abc import Callable
 from typing import Any
 
@@ -26,7 +24,7 @@ from gpunet.callbacks.base import (
     set_lr,
     worst,
 )
-from gpunet.checks import check_float, check_int, fail
+from gpunet.checks import check_float, check_int, fail, is_real
 from gpunet.optimizers.schedules import cosine_lr
 
 
@@ -131,8 +129,7 @@ class LearningRateScheduler(Callback):
             lr = self.schedule(epoch, get_lr("LearningRateScheduler", self.model))
         else:
             lr = self.schedule(epoch)
-        if (not isinstance(lr, numbers.Real) or isinstance(lr, bool) or not math.isfinite(lr)
-                or lr < 0):
+        if not is_real(lr) or lr < 0:
             raise ValueError(f"LearningRateScheduler: schedule({epoch}) must return a finite "
                              f"float >= 0, got {lr!r}")
         set_lr(self.model, float(lr))

@@ -22,7 +22,7 @@ from gpunet.datasets.mnist import (
 )
 from gpunet.datasets.registry import DATASETS, MIRRORS, SHA256
 from gpunet.datasets.sources import DataSource, locate
-from gpunet.datasets.transforms import to_float
+from gpunet.datasets.transforms import shuffled, to_float
 
 __all__ = [
     "DATASETS",
@@ -39,5 +39,6 @@ __all__ = [
     "load_source",
     "locate",
     "read_idx",
+    "shuffled",
     "to_float",
 ]

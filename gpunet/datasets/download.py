@@ -1,8 +1,8 @@
 """Download files with urllib: SHA-256 checked, written atomically into the cache folder.
 
-A download goes to a temporary file beside its destination and is renamed into place
-(`os.replace`) only once its length and SHA-256 are right; on any failure the temporary file is
-removed, so the cache never holds a partial or unverified file.
+A download goes to a temporary file beside its destination and is renamed into place only once
+its length and SHA-256 are right (`serialization.write_atomic`); on any failure the temporary
+file is removed, so the cache never holds a partial or unverified file.
 """
 
 from __future__ import annotations
@@ -12,13 +12,13 @@ import http.client
 import os
 import ssl
 import sys
-import tempfile
 import urllib.error
 import urllib.request
 from pathlib import Path
+from typing import BinaryIO
 
 from gpunet.datasets.errors import DatasetUnavailableError
-from gpunet.serialization import new_file_mode
+from gpunet.serialization import WriteError, write_atomic
 
 TIMEOUT = 30.0
 CHUNK = 1 << 16
@@ -69,22 +69,15 @@ def _stream(url: str, out, timeout: float) -> tuple[int, int | None, str]:
 
 
 def _download(url: str, sha256: str, dest: Path, timeout: float) -> None:
-    fd, tmp = tempfile.mkstemp(prefix=f".{dest.name}.", suffix=".part", dir=dest.parent)
-    try:
-        with os.fdopen(fd, "wb") as out:
-            received, length, got = _stream(url, out, timeout)
-            out.flush()
-            os.fchmod(out.fileno(), new_file_mode(dest))  # not the temp file's 0600
-            os.fsync(out.fileno())
+    def verified(out: BinaryIO) -> None:  # raising here discards the temporary file
+        received, length, got = _stream(url, out, timeout)
         if length is not None and received != length:
             raise DownloadError(f"connection broke after {received} of {length} bytes")
         if got != sha256:
             raise DownloadError(f"SHA-256 mismatch ({received} bytes with sum {got}, expected "
                                 f"{sha256}); the download was discarded")
-        os.replace(tmp, dest)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+
+    write_atomic(dest, verified)
 
 
 def fetch(filename: str, sha256: str, mirrors: list[str], dest_dir: Path,
@@ -110,7 +103,7 @@ def fetch(filename: str, sha256: str, mirrors: list[str], dest_dir: Path,
             return dest
         except DownloadError as exc:
             failures.append(f"{url}: {exc}")
-        except OSError as exc:  # the cache folder is not writable, or the disk is full
-            raise DatasetUnavailableError(f"cannot write {dest} ({exc}); "
-                                          "set XDG_CACHE_HOME or pass data_dir") from exc
+        except WriteError as exc:  # the cache folder is not writable, or the disk is full
+            raise DatasetUnavailableError(f"{exc}; set XDG_CACHE_HOME or pass data_dir") \
+                from exc
     raise DatasetUnavailableError("\n".join(failures) or "no download mirror is configured")

@@ -23,11 +23,11 @@ from typing import BinaryIO
 import numpy as np
 
 from gpunet.datasets.errors import DatasetError
+from gpunet.serialization import DEFLATE_MAX_RATIO
 
 GZIP_MAGIC = b"\x1f\x8b"
 UINT8 = 0x08
 KINDS = {3: "images (magic 0x00000803)", 1: "labels (magic 0x00000801)"}
-DEFLATE_MAX_RATIO = 1032  # deflate cannot expand one byte into more than ~1032
 CHUNK = 1 << 20
 
 

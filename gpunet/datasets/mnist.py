@@ -15,6 +15,7 @@ import numpy as np
 from gpunet.datasets.errors import DatasetError, DatasetUnavailableError
 from gpunet.datasets.idx import read_idx
 from gpunet.datasets.sources import DataSource, locate
+from gpunet.datasets.transforms import shuffled
 
 Split = tuple[np.ndarray, np.ndarray]
 Splits = tuple[Split, Split]
@@ -42,8 +43,7 @@ def load_source(source: DataSource) -> tuple[Splits, DataSource]:
     if source.name == "mnist-5k":
         # The 5k files are sorted by class; a fixed shuffle makes "the last 10% for validation"
         # (Keras's validation_split) hold every class, as it does for the official files.
-        order = np.random.default_rng(5000).permutation(len(train[0]))
-        train = (train[0][order], train[1][order])
+        train = shuffled(*train, seed=5000)
     return (train, test), dataclasses.replace(source, n_train=len(train[0]),
                                               n_test=len(test[0]))
 

@@ -1,4 +1,4 @@
-"""Turn uint8 image arrays into the float32 inputs models take."""
+"""Turn uint8 image arrays into the float32 inputs models take, and shuffle a split."""
 
 from __future__ import annotations
 
@@ -34,3 +34,9 @@ def to_float(x: Any, layout: str = "flat") -> Any:
     out = x.astype(xp.float32)
     out /= xp.float32(255)
     return out.reshape(n, h * w) if layout == "flat" else out.reshape(n, 1, h, w)
+
+
+def shuffled(x: np.ndarray, y: np.ndarray, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Images and labels in one random order, the same for the same `seed`."""
+    order = np.random.default_rng(seed).permutation(len(x))
+    return x[order], y[order]

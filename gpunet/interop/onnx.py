@@ -18,8 +18,8 @@ from typing import Any
 import numpy as np
 
 from gpunet import backend
-from gpunet.interop._files import write_atomic
 from gpunet.layers import _windows as im
+from gpunet.serialization import write_atomic
 
 OPSET = 17  # the oldest opset accepted; LpPool, Softmax(axis) and all used here are older
 INPUT, OUTPUT, BATCH = "input", "output", "batch"
@@ -197,4 +197,4 @@ def to_onnx(model: Any, opset: int = OPSET) -> Any:
 def export(model: Any, path: str | os.PathLike, opset: int = OPSET) -> Path:
     """Write the model to `path` as ONNX, atomically; returns the path."""
     proto = to_onnx(model, opset)
-    return write_atomic(path, [proto.SerializeToString()])
+    return write_atomic(path, lambda f: f.write(proto.SerializeToString()))

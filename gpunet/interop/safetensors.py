@@ -22,8 +22,9 @@ from typing import Any
 import numpy as np
 
 from gpunet import backend
-from gpunet.interop._files import write_atomic
-from gpunet.interop.validate import check_architecture, check_weights
+from gpunet.architecture import check_entries, declared_weights
+from gpunet.checks import is_int
+from gpunet.serialization import FileFormatError, check_finite, write_atomic
 
 FORMAT, VERSION = "gpunet", 1
 MAX_HEADER = 16 << 20  # a model's header is a few kB; refuse absurd lengths before reading
@@ -47,11 +48,12 @@ def write(path: str | os.PathLike, arrays: dict[str, Any], meta: dict[str, Any])
         offset += len(blob)
     text = json.dumps(header, separators=(",", ":")).encode()
     text += b" " * (-len(text) % 8)  # the data starts 8-byte aligned, as the reference writer's
-    return write_atomic(path, [len(text).to_bytes(8, "little"), text, *blobs])
+    chunks = [len(text).to_bytes(8, "little"), text, *blobs]
+    return write_atomic(path, lambda f: f.writelines(chunks))
 
 
-def _fail(path: Path, why: str) -> ValueError:
-    return ValueError(f"{path}: not a readable gpunet .safetensors file ({why})")
+def _fail(path: Path, why: str) -> FileFormatError:
+    return FileFormatError(f"{path}: not a readable gpunet .safetensors file ({why})")
 
 
 def _header(path: Path, f: Any, size: int) -> dict[str, Any]:
@@ -100,7 +102,7 @@ def _entries(path: Path, header: dict[str, Any], data_len: int) -> dict[str, tup
 
 
 def _nat(v: Any) -> bool:
-    return isinstance(v, int) and not isinstance(v, bool) and v >= 0
+    return is_int(v) and v >= 0
 
 
 def _meta(path: Path, raw: Any) -> dict[str, Any]:
@@ -112,7 +114,7 @@ def _meta(path: Path, raw: Any) -> dict[str, Any]:
     if not str(version).isdigit():
         raise _fail(path, f"metadata version {version!r} is not a number")
     if int(version) > VERSION:
-        raise ValueError(f"{path}: written by a newer gpunet (file version {version}, "
+        raise FileFormatError(f"{path}: written by a newer gpunet (file version {version}, "
                          f"this gpunet reads up to {VERSION})")
     meta: dict[str, Any] = {"format": FORMAT, "version": int(version)}
     for key, value in raw.items():
@@ -162,18 +164,14 @@ def read(path: str | os.PathLike) -> tuple[dict[str, np.ndarray], dict[str, Any]
 
 def read_model(path: str | os.PathLike) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
     """Like `read`, and the architecture and every weight checked against each other before
-    the caller builds a single layer (see `gpunet.interop.validate`)."""
+    the caller builds a single layer (see `gpunet.architecture`)."""
     path = _existing(path)
     with open(path, "rb") as f:
         meta, entries, start = _layout(path, f)
-        if "architecture" not in meta:
-            raise ValueError(f"{path}: holds no model architecture")
-        check_architecture(meta["architecture"], str(path))
-        declared = {k: shape for k, (_, shape, _, _) in entries.items()}
-        check_weights(meta["architecture"], declared, str(path))  # before any allocation
+        _, wanted = declared_weights(path, meta)
+        check_entries(path, wanted, entries,  # headers only: nothing is allocated before
+                      lambda name: (entries[name][1], entries[name][0]))
         arrays = _arrays(path, f, start, entries)
     for key, a in arrays.items():
-        if not np.isfinite(a).all():
-            raise ValueError(f"{path}: weight {key} holds {int((~np.isfinite(a)).sum())} "
-                             f"non-finite values (NaN or inf)")
+        check_finite(a, f"{path}: entry {key!r}")
     return arrays, meta

@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 
 from gpunet import backend, layers
+from gpunet.architecture import rng_kept
 from gpunet.model import Sequential
 
 
@@ -177,8 +178,7 @@ def from_torch(module: Any, input_shape: tuple[int, ...] | None = None,
     for `summary()` and input checks; a model starting with Linear infers it."""
     table = _from_table()
     built, weights = [], {}
-    state = backend.get_rng_state()  # building layers draws init weights; don't move the RNG
-    try:
+    with rng_kept():  # building layers draws init weights; don't move the global RNG
         for i, m in enumerate(_leaves(module)):
             fn = table.get(type(m).__name__)
             if fn is None:
@@ -187,8 +187,6 @@ def from_torch(module: Any, input_shape: tuple[int, ...] | None = None,
             layer, params = fn(i, m)
             built.append(layer)
             weights.update({f"layer{i}.{k}": v for k, v in params.items()})
-    finally:
-        backend.set_rng_state(state)
     model = Sequential(built, device=device, input_shape=input_shape)
     model.set_weights(weights)
     return model

@@ -4,7 +4,6 @@ DatasetError naming the file."""
 from __future__ import annotations
 
 import struct
-import tracemalloc
 import zlib
 
 import numpy as np
@@ -12,6 +11,7 @@ import pytest
 
 from gpunet.datasets import DatasetError, read_idx
 from tests.datasets.synth import gz, idx_bytes
+from tests.helpers import peak_bytes
 
 IMAGES = np.arange(3 * 28 * 28, dtype=np.int64).reshape(3, 28, 28).astype(np.uint8)
 LABELS = np.array([7, 2, 1], dtype=np.uint8)
@@ -90,15 +90,6 @@ def test_wrong_kind(tmp_path):
 def test_missing_file_names_it(tmp_path):
     with pytest.raises(FileNotFoundError, match="nope.gz"):
         read_idx(tmp_path / "nope.gz")
-
-
-def peak_bytes(fn) -> int:
-    tracemalloc.start()
-    try:
-        fn()
-        return tracemalloc.get_traced_memory()[1]
-    finally:
-        tracemalloc.stop()
 
 
 def test_gzip_trailing_garbage_is_not_inflated(tmp_path):

@@ -106,3 +106,12 @@ def test_a_data_dir_that_does_not_exist_is_an_error_not_a_fallback(tmp_path):
     for load in (gn.datasets.load_mnist, gn.datasets.load_mnist_default):
         with pytest.raises(gn.datasets.DatasetError, match="no_such: no such folder"):
             load(data_dir=tmp_path / "no_such")
+
+
+def test_shuffled_keeps_pairs_together_and_repeats_with_the_seed():
+    x, y = np.arange(20).reshape(10, 2), np.arange(10)
+    sx, sy = gn.datasets.shuffled(x, y, seed=3)
+    np.testing.assert_array_equal(sx[:, 0] // 2, sy)  # each image still has its label
+    assert sorted(sy) == list(range(10)) and list(sy) != list(range(10))
+    np.testing.assert_array_equal(gn.datasets.shuffled(x, y, seed=3)[1], sy)
+    assert list(gn.datasets.shuffled(x, y, seed=4)[1]) != list(sy)

@@ -3,16 +3,12 @@ where the array already lives on the model's device."""
 
 from __future__ import annotations
 
-import sys
-
 import numpy as np
 import pytest
 
 import gpunet as gn
 from gpunet import backend
 from gpunet.interop import dlpack
-from gpunet.kernels import _registry
-from tests import fake_cupy
 from tests.helpers import host
 from tests.interop.helpers import inputs
 
@@ -106,23 +102,6 @@ def test_other_dtypes_are_cast_and_unreadable_ones_named():
                            "layer0.b": torch.zeros(2)})
     with pytest.raises(ValueError, match=r"layer0.W .* expected shape \(2, 2\), got \(3, 2\)"):
         model.set_weights({"layer0.W": torch.ones(3, 2), "layer0.b": torch.zeros(2)})
-
-
-@pytest.fixture
-def fake_gpu(monkeypatch):
-    """gpunet's GPU code paths on the NumPy-backed CuPy stand-in (as tests/test_fake_gpu.py)."""
-    saved = {k: v for k, v in sys.modules.items() if k.startswith("fakecupy")}
-    cp, cupyx = fake_cupy.gpu_module()
-    monkeypatch.setattr(backend, "_import_cupy", lambda: cp)
-    monkeypatch.setattr(_registry, "_import_cupy", lambda: cp)
-    monkeypatch.setattr(_registry, "_cache", {})
-    monkeypatch.setitem(sys.modules, "cupyx", cupyx)
-    backend.gpu_status.cache_clear()
-    yield cp
-    backend.gpu_status.cache_clear()
-    for k in [k for k in sys.modules if k.startswith("fakecupy")]:
-        del sys.modules[k]
-    sys.modules.update(saved)
 
 
 def test_a_gpu_model_takes_cpu_tensors_and_gives_device_arrays(fake_gpu):
