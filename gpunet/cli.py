@@ -26,6 +26,7 @@ from gpunet.cli_data import load_data
 from gpunet.cli_files import (
     LOG_KEYS,
     OutputLocks,
+    Parser,
     Signals,
     UsageError,
     prepare_outputs,
@@ -36,13 +37,8 @@ from gpunet.serialization import WriteError
 from gpunet.training.shards import resolve_workers
 
 
-class _Parser(argparse.ArgumentParser):
-    def error(self, message: str) -> None:  # one line, exit 2
-        raise UsageError(message)
-
-
 def build_parser() -> argparse.ArgumentParser:
-    p = _Parser(prog="gpunet-train", description="Train an MLP or CNN on MNIST/Fashion-MNIST.")
+    p = Parser(prog="gpunet-train", description="Train an MLP or CNN on MNIST/Fashion-MNIST.")
     a = p.add_argument
     a("--device", choices=backend.DEVICES, default="auto")
     a("--model", choices=("mlp", "cnn"), default="mlp")
