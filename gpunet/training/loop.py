@@ -20,6 +20,7 @@ from gpunet.callbacks import CallbackList, History, ProgressBar
 from gpunet.checks import check_int, check_positive_int
 from gpunet.training.batches import make_batches
 from gpunet.training.checkpoint import load_checkpoint, save_checkpoint
+from gpunet.training.cuda_graph import graphed
 from gpunet.training.data import FitData, check_batch_size, fit_data
 from gpunet.training.evaluate import evaluate_arrays
 from gpunet.training.metrics import Tally
@@ -51,7 +52,8 @@ def fit(model: Any, x: Any, y: Any, epochs: int = 1, batch_size: int = 32,
         shuffle: bool = True, callbacks: list[Any] | None = None, verbose: int = 1,
         augment: Any = None, checkpoint: str | os.PathLike | None = None,
         resume: str | os.PathLike | None = None, log_every: int = 20,
-        workers: int | str = "auto", initial_epoch: int = 0) -> History:
+        workers: int | str = "auto", initial_epoch: int = 0,
+        cuda_graph: bool = False) -> History:
     """Train `model` (compiled) on host arrays x, y; return its History (also `model.history`).
 
     validation_split takes the LAST fraction of (x, y), before any shuffling (as Keras does).
@@ -60,14 +62,17 @@ def fit(model: Any, x: Any, y: Any, epochs: int = 1, batch_size: int = 32,
     else the first epoch is `initial_epoch` (as in Keras: callbacks whose state was restored
     with `set_state` continue from there). `workers` (CPU): threads that share each batch
     ("auto": see `gpunet.training.shards`). A NaN/inf loss stops training and raises
-    FloatingPointError, unless a callback handles it (TerminateOnNaN).
+    FloatingPointError, unless a callback handles it (TerminateOnNaN). `cuda_graph` (GPU): run
+    each full batch's forward, loss and backward as one CUDA graph launch (`cuda_graph.py`; off
+    by default until measured on a GPU).
     """
     if model.optimizer is None or model.loss is None:
         raise RuntimeError("fit: call model.compile(loss=..., optimizer=...) first")
     run = _plan(model, x, y, epochs, batch_size, validation_split, validation_data, shuffle,
                 callbacks, verbose, augment, checkpoint, log_every, workers)
     start = _begin(run, resume, check_int("fit", "initial_epoch", initial_epoch))
-    with sharded(model, run.workers) as run.runner:
+    with sharded(model, run.workers) as runner:
+        run.runner = graphed(model, runner, cuda_graph, run.batch_size)  # gpuspeed: CUDA graph
         _run_epochs(run, start)
     run.callbacks.on_train_end({})
     if model.nonfinite and not run.callbacks.handles_nonfinite:
