@@ -245,7 +245,12 @@ class _RefusingRandom:
 
 
 class RawKernel(HostKernel):
-    def __init__(self, code: str, name: str, options: tuple = (), **_: Any) -> None:
+    """cupy.RawKernel (its parameters, compared with CuPy's in tests/cupy_real), run on the
+    host; a launch while capturing is recorded."""
+
+    def __init__(self, code: str, name: str, options: tuple = (), backend: str = "nvrtc",
+                 translate_cucomplex: bool = False, *, enable_cooperative_groups: bool = False,
+                 jitify: bool = False) -> None:
         super().__init__(code, name)
 
     __call__ = recorded(HostKernel.__call__)

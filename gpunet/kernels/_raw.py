@@ -41,19 +41,15 @@ def source(name: str, dtype: Any) -> str:
 
 
 def kernel(name: str, dtype: Any) -> Any:
-    """The cached `cupy.RawKernel` of `name` for `dtype`."""
+    """The cached `cupy.RawKernel` of `name` for `dtype`. The first call makes the kernel for
+    every type (CuPy compiles each only at its first launch), in a loop over `TYPES` that the
+    kernel walk of tests/cupy_real resolves statically, as it resolves the other kernels."""
     key = (name, np.dtype(dtype).name)
     if key not in _cache:
-        _build(name)
+        cp = _import_cupy()
+        for t in TYPES:
+            _cache[(name, t.name)] = cp.RawKernel(source(name, t), function_name(name, t))
     return _cache[key]
-
-
-def _build(name: str) -> None:
-    """Make kernel `name`'s RawKernel for every type (CuPy compiles one at its first launch).
-    Written so that the kernel walk of tests/cupy_real finds each (name, type) statically."""
-    cp = _import_cupy()
-    for dtype in TYPES:
-        _cache[(name, dtype.name)] = cp.RawKernel(source(name, dtype), function_name(name, dtype))
 
 
 def blocks(total: int, threads: int = THREADS, most: int = 65535) -> int:
