@@ -16,6 +16,7 @@ from gpunet import backend
 from gpunet.kernels import _raw, _registry
 from gpunet.training import cuda_graph, loop
 from tests import fake_cupy, fake_graph
+from tests.conftest import REPO
 from tests.helpers import host
 from tests.kernels import host_compiled
 
@@ -309,3 +310,18 @@ def test_captured_training_equals_eager_training_on_a_gpu(steps, monkeypatch, na
     for key in ("loss", "accuracy"):
         np.testing.assert_allclose(graph_hist[key], eager_hist[key], rtol=1e-3, err_msg=key)
     np.testing.assert_allclose(graph_params, eager_params, rtol=5e-3, atol=5e-4)
+
+
+def test_the_benchmark_worker_trains_with_the_captured_step(graph_gpu, steps, shared_data,
+                                                             monkeypatch):
+    """`scripts/benchmark.py --device gpu --cuda-graph`: the gpunet fit runs launch graphs."""
+    if not (shared_data / "fashion-mnist").is_dir():
+        pytest.skip("Fashion-MNIST not found")
+    monkeypatch.syspath_prepend(str(REPO / "scripts"))
+    from bench import gpunet_side
+
+    spec = {"model": "mlp", "device": "gpu", "seed": 0, "data_dir": str(shared_data),
+            "n_train": 256, "n_test": 100, "batch_size": 64, "warmup": 1, "epochs": 1,
+            "infer_repeats": 1, "variant": "fit", "cuda_graph": True}
+    result = gpunet_side.train(spec)
+    assert np.isfinite(result["loss"]) and steps[-1].launches == 2 * 4 and not steps[-1].failed
