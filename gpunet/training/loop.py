@@ -17,7 +17,7 @@ from typing import Any
 
 from gpunet import backend
 from gpunet.callbacks import CallbackList, History, ProgressBar
-from gpunet.checks import check_int, check_positive_int
+from gpunet.checks import check_bool, check_int, check_positive_int
 from gpunet.training.batches import make_batches
 from gpunet.training.checkpoint import load_checkpoint, save_checkpoint
 from gpunet.training.cuda_graph import graphed
@@ -68,6 +68,7 @@ def fit(model: Any, x: Any, y: Any, epochs: int = 1, batch_size: int = 32,
     """
     if model.optimizer is None or model.loss is None:
         raise RuntimeError("fit: call model.compile(loss=..., optimizer=...) first")
+    cuda_graph = check_bool("fit", "cuda_graph", cuda_graph)  # gpuspeed
     run = _plan(model, x, y, epochs, batch_size, validation_split, validation_data, shuffle,
                 callbacks, verbose, augment, checkpoint, log_every, workers)
     start = _begin(run, resume, check_int("fit", "initial_epoch", initial_epoch))

@@ -325,3 +325,11 @@ def test_the_benchmark_worker_trains_with_the_captured_step(graph_gpu, steps, sh
             "infer_repeats": 1, "variant": "fit", "cuda_graph": True}
     result = gpunet_side.train(spec)
     assert np.isfinite(result["loss"]) and steps[-1].launches == 2 * 4 and not steps[-1].failed
+
+
+def test_the_switch_must_be_a_bool():
+    model = gn.Sequential([L.Dense(4, 2)], device="cpu")
+    model.compile(loss="crossentropy", optimizer="sgd")
+    with pytest.raises(ValueError, match="fit: cuda_graph must be"):
+        model.fit(np.zeros((8, 4), np.float32), np.zeros(8, np.int64), verbose=0,
+                  cuda_graph="yes")
