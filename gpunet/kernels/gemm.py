@@ -92,8 +92,8 @@ def matmul(a: Any, b: Any, out: Any = None) -> Any:
     """a @ b (2-D), into `out` when given: NumPy's or CuPy's matmul, or for CuPy arrays the
     GEMM kernel or direct cuBLAS (inside `kernel_products()`, or chosen by GPUNET_GEMM)."""
     arrays = (a, b) if out is None else (a, b, out)
-    if is_gpu_array(a) and all(x.ndim == 2 for x in arrays) and _raw.supported(*arrays):
-        choice = product_backend()
+    choice = product_backend() if is_gpu_array(a) else "cupy"  # the eager default: "cupy"
+    if choice != "cupy" and all(x.ndim == 2 for x in arrays) and _raw.supported(*arrays):
         if choice == "kernel":
             return gemm(a, b, out)
         if choice == "cublas":

@@ -333,3 +333,21 @@ def test_the_switch_must_be_a_bool():
     with pytest.raises(ValueError, match="fit: cuda_graph must be"):
         model.fit(np.zeros((8, 4), np.float32), np.zeros(8, np.int64), verbose=0,
                   cuda_graph="yes")
+
+
+@pytest.mark.gpu
+def test_conv_kernels_train_like_the_reference_path_on_a_gpu(steps, monkeypatch):
+    """GPUNET_CONV_KERNELS=1 on a real GPU: eager and captured cnn training as the reference."""
+    usable, reason = backend.gpu_status()
+    if not usable:
+        pytest.skip(f"no usable GPU: {reason}")
+    reference_hist, reference_params = train("cnn")
+    monkeypatch.setenv("GPUNET_CONV_KERNELS", "1")
+    hist, params = train("cnn")
+    np.testing.assert_allclose(params, reference_params, rtol=1e-3, atol=1e-4)
+    np.testing.assert_allclose(hist["loss"], reference_hist["loss"], rtol=1e-4)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        graph_hist, graph_params = train("cnn", cuda_graph=True)
+    assert steps[-1].launches == 12
+    np.testing.assert_allclose(graph_params, reference_params, rtol=5e-3, atol=5e-4)
