@@ -16,8 +16,6 @@ import abc
 import math
 from typing import Any
 
-import numpy as np
-
 from gpunet import backend
 
 
@@ -71,7 +69,8 @@ def _check_labels(loss: Loss, labels: Any, pred: Any, on_device: bool = False) -
     if tuple(labels.shape) != (n,):
         raise ValueError(f"{type(loss).__name__}: integer labels must have shape ({n},), "
                          f"got {tuple(labels.shape)}")
-    if (isinstance(labels, np.ndarray) or on_device) and labels.size:
+    # is_gpu_array, not isinstance(np.ndarray): the CuPy stand-in's device arrays subclass it
+    if (not backend.is_gpu_array(labels) or on_device) and labels.size:
         lo, hi = int(labels.min()), int(labels.max())
         if lo < 0 or hi >= k:
             raise ValueError(f"{type(loss).__name__}: labels must be in [0, {k}), got values "

@@ -6,6 +6,7 @@
     python scripts/benchmark.py --device gpu      # CuPy vs PyTorch CUDA, streaming vs preloaded
     python scripts/benchmark.py --quick --json r.json   # 2,000 images, 1 epoch: the CI check
     python scripts/benchmark.py --distributed 2   # 2 MPI ranks against 1 (bench/distributed.py)
+    python scripts/benchmark.py --device gpu --cuda-graph   # gpunet's fit runs as CUDA graphs
 
 Every run is its own subprocess (two libraries' thread pools in one process fight over the
 cores), the contenders alternate A B A B …, and each process trains a warm-up epoch first.
@@ -53,6 +54,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--distributed", type=int, metavar="N",
                    help="data-parallel scaling instead: N MPI ranks (mpiexec) against 1 rank and "
                         "one process (needs the mpi extra)")
+    p.add_argument("--cuda-graph", action="store_true",
+                   help="GPU: gpunet's fit runs (streaming) train with fit(cuda_graph=True), "
+                        "each step one CUDA graph launch; the preloaded loop stays eager")
     p.add_argument("--worker", help=argparse.SUPPRESS)
     args = p.parse_args(argv)
     args.models = [m.strip() for m in args.models.split(",") if m.strip()]
@@ -63,6 +67,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         value = getattr(args, arg)
         if value is not None and value < 1:
             p.error(f"--{arg.replace('_', '-')} must be >= 1, got {value}")
+    if args.cuda_graph and args.device != "gpu":
+        p.error("--cuda-graph needs --device gpu")
     if args.warmup < 0:
         p.error(f"--warmup must be >= 0, got {args.warmup}")
     return args
@@ -106,7 +112,7 @@ def run(args: argparse.Namespace, log: Any) -> dict[str, Any]:
             "n_train": 2000 if quick else 60_000, "n_test": 2000 if quick else 10_000,
             "warmup": args.warmup, "epochs": args.epochs, "infer_repeats": 1 if quick else 3,
             "gemm_n": 512 if quick else (8192 if args.device == "gpu" else 2048),
-            "gemm_repeats": 2 if quick else 5}
+            "gemm_repeats": 2 if quick else 5, "cuda_graph": args.cuda_graph}
     with_torch = _with_torch(args, base)
     res: dict[str, Any] = {"config": {**base, "quick": quick, "with_torch": with_torch},
                            "machine": report.machine()}

@@ -7,6 +7,11 @@
 Parts, each in its own subprocess with its own timeout, each reported even when another fails:
   env        Python, NumPy, CuPy, CUDA, PyTorch versions and the GPU's name
   pytest     `pytest -m gpu`: every GPU-marked test on the real device
+  speed      gpunet's speed switches (docs/gpu_speed.md), one process: `fit` of the mlp and the
+             cnn on synthetic images, the step eager vs one CUDA graph (fit(cuda_graph=True))
+             with the graph's products from the GEMM kernel or direct cuBLAS
+             (GPUNET_CAPTURE_GEMM=kernel|cublas), and for the cnn GPUNET_CONV_KERNELS=0|1;
+             seconds per epoch, final loss, and whether the step was captured
   train      the mlp and the cnn on Fashion-MNIST for a few epochs on the GPU and on the CPU,
              compared (test accuracy and loss within tolerances: CuPy compiles with -ftz=true
              and fused multiply-adds, and the GPU draws dropout masks from CuPy's generator, so
@@ -34,6 +39,10 @@ from typing import Any
 REPO = Path(__file__).resolve().parent.parent
 MARK = "GPU_CHECK_RESULT "
 MODELS = ("mlp", "cnn")
+# the speed part's settings: (label, fit(cuda_graph=), GPUNET_CAPTURE_GEMM, GPUNET_CONV_KERNELS)
+SPEED = (("eager", False, "kernel", "0"), ("graph kernel", True, "kernel", "0"),
+         ("graph cublas", True, "cublas", "0"), ("eager conv1", False, "kernel", "1"),
+         ("graph kernel conv1", True, "kernel", "1"), ("graph cublas conv1", True, "cublas", "1"))
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -145,6 +154,17 @@ def compare(gpu: dict, cpu: dict, args: argparse.Namespace) -> dict:
             "speedup": c["seconds_per_epoch"] / max(g["seconds_per_epoch"], 1e-12)}
 
 
+def speed_part(args: argparse.Namespace) -> dict:
+    """The speed switches timed in one child (a first failing setting does not hide the rest)."""
+    spec = {"n": 128 if args.quick else 12_800, "batch_size": 64 if args.quick else 128,
+            "epochs": 1 if args.quick else 2, "fake": args.fake_gpu}
+    res = run_part(args, "speed", spec, 75)
+    runs = res.get("runs", {}).values()
+    if res.get("status") == "pass" and any(r["status"] not in ("pass", "skipped") for r in runs):
+        res["status"] = "fail"
+    return res
+
+
 def benchmark_part(args: argparse.Namespace, out: Path) -> dict:
     switch = graph_switch()
     settings = [None] if switch is None else switch[1]
@@ -154,6 +174,8 @@ def benchmark_part(args: argparse.Namespace, out: Path) -> dict:
                 "rounds": args.bench_rounds, "quick": args.quick,
                 "extra": [] if setting is None else setting}
         label = "default" if setting is None else " ".join(setting) or "switch off"
+        if args.fake_gpu and setting:  # the stand-in's graph runs the GEMM kernel compiled
+            spec["extra"] = [*setting, "--models", "mlp"]  # for one CPU core: too slow for cnn
         results[label] = run_part(args, "benchmark", spec, 240 / len(settings))
     ok = all(r.get("status") == "pass" for r in results.values())
     return {"status": "pass" if ok else "fail", "runs": results,
@@ -183,13 +205,17 @@ def parse_switch(help_text: str) -> tuple[str, list[list[str]]] | None:
 def use_fake_gpu() -> None:
     """Route gpunet's CuPy to the stand-in (as tests/test_fake_gpu.py does)."""
     sys.path.insert(0, str(REPO))
+    from _pytest.monkeypatch import MonkeyPatch
+
     from gpunet import backend
-    from gpunet.kernels import _registry
-    from tests import fake_cupy
+    from gpunet.kernels import _raw, _registry
+    from tests import fake_cupy, fake_graph
 
     cp, cupyx = fake_cupy.gpu_module()
+    fake_graph.install(MonkeyPatch(), cp)  # stream capture and graphs, raw kernels on the host
     backend._import_cupy = lambda: cp
     _registry._import_cupy = lambda: cp
+    _raw._import_cupy = lambda: cp
     sys.modules["cupyx"] = cupyx
     backend.gpu_status.cache_clear()
 
@@ -233,6 +259,51 @@ def child_train(spec: dict) -> dict:
     return {"status": "pass", "result": json.loads((run_dir / f"{name}.json").read_text())}
 
 
+def child_speed(spec: dict) -> dict:
+    """Every SPEED setting that applies to each model: seconds per epoch after a warm-up
+    epoch (the capture happens in it), the final loss, whether the step was captured."""
+    import warnings
+
+    import numpy as np
+
+    import gpunet as gn
+    from gpunet import reference_models
+
+    rng = np.random.default_rng(0)
+    n = spec["n"]
+    x = rng.random((n, 1, 28, 28), dtype=np.float32)
+    y = rng.integers(0, 10, n).astype(np.int32)
+    runs = {}
+    for model in MODELS:
+        for label, graph, products, conv in SPEED:
+            if model == "mlp" and conv == "1":
+                continue  # no convolution
+            if spec["fake"] and graph and products == "cublas":
+                runs[f"{model} {label}"] = {"status": "skipped",
+                                            "error": "direct cuBLAS needs a real GPU"}
+                continue
+            os.environ.update(GPUNET_CAPTURE_GEMM=products, GPUNET_CONV_KERNELS=conv)
+            try:
+                gn.seed(0)
+                net = getattr(reference_models, model)(device="gpu")
+                net.compile(loss="crossentropy", optimizer="sgd")
+                data = x.reshape(n, -1) if model == "mlp" else x
+                with warnings.catch_warnings(record=True) as caught:
+                    warnings.simplefilter("always")
+                    hist = net.fit(data, y, epochs=1 + spec["epochs"],
+                                   batch_size=spec["batch_size"], verbose=0, cuda_graph=graph)
+                fell_back = [str(w.message) for w in caught if "cuda_graph" in str(w.message)]
+                h = hist.history
+                runs[f"{model} {label}"] = {
+                    "status": "fail" if fell_back or not np.isfinite(h["loss"][-1]) else "pass",
+                    "epoch_s": min(h["seconds"][1:]), "loss": h["loss"][-1],
+                    "captured": graph and not fell_back, "warnings": fell_back[:1]}
+            except Exception as exc:  # reported; the next setting still runs
+                runs[f"{model} {label}"] = {"status": "error",
+                                            "error": f"{type(exc).__name__}: {exc}"[:500]}
+    return {"status": "pass", "runs": runs}
+
+
 def child_benchmark(spec: dict, fake: bool) -> dict:
     sys.path.insert(0, str(REPO / "scripts"))
     import benchmark
@@ -269,6 +340,8 @@ def child_main(args: argparse.Namespace) -> int:
             result = child_env()
         elif args.part == "train":
             result = child_train(spec)
+        elif args.part == "speed":
+            result = child_speed(spec)
         elif args.part == "benchmark":
             result = child_benchmark(spec, args.fake_gpu)
         else:
@@ -299,6 +372,15 @@ def markdown(res: dict) -> str:
                          f"{c['speedup']:.2f}× | {c['status']} |")
         else:
             lines.append(f"| {model} | | | | {c['status']}: {c.get('error')} |")
+    lines += ["", "## Speed switches (seconds per epoch, synthetic images)", "",
+              "| model and setting | s/epoch | final loss | captured | status |",
+              "| --- | --- | --- | --- | --- |"]
+    for label, r in res["parts"].get("speed", {}).get("runs", {}).items():
+        if "epoch_s" in r:
+            lines.append(f"| {label} | {r['epoch_s']:.4f} | {r['loss']:.4f} | "
+                         f"{r['captured']} | {r['status']} |")
+        else:
+            lines.append(f"| {label} | | | | {r['status']}: {r.get('error')} |")
     bench = res["parts"]["benchmark"]
     lines += ["", "## Benchmark (epoch time ratios, < 1: gpunet faster)", "",
               f"CUDA graph: {bench.get('cuda_graph')}", ""]
@@ -327,6 +409,7 @@ def main(argv: list[str] | None = None) -> int:
     args.deadline = time.perf_counter() + args.budget * args.timeout_scale
     parts = {"env": lambda: run_part(args, "env", {}, 60),
              "pytest": lambda: pytest_part(args),
+             "speed": lambda: speed_part(args),
              "train": lambda: train_part(args, out),
              "benchmark": lambda: benchmark_part(args, out)}
     for name, part in parts.items():

@@ -227,4 +227,16 @@ def signatures() -> dict[str, Any]:
             "ndarray.get": DeviceArray.get, "asarray": _asarray, "empty": _empty,
             "random.seed": _Random.seed, "random.random_sample": _Random.random_sample,
             "random.random": _Random.random, "lib.stride_tricks.as_strided": _as_strided,
-            "ElementwiseKernel": InterpretedKernel, "cupyx.empty_pinned": _empty_pinned}
+            "ElementwiseKernel": InterpretedKernel, "cupyx.empty_pinned": _empty_pinned,
+            **_graph_signatures()}
+
+
+def _graph_signatures() -> dict[str, Any]:
+    """The capture stand-ins of tests/fake_graph.py (imported here: it imports this module)."""
+    from tests import fake_graph as g
+
+    return {"cuda.Stream.begin_capture": g.Stream.begin_capture,
+            "cuda.Stream.end_capture": g.Stream.end_capture, "cuda.Graph.launch": g.Graph.launch,
+            "cuda.MemoryPool.malloc": g.MemoryPool.malloc,
+            "cuda.MemoryPool.total_bytes": g.MemoryPool.total_bytes,
+            "cuda.using_allocator": g.using_allocator, "RawKernel": g.RawKernel}

@@ -60,3 +60,12 @@ def test_bad_arguments_exit_2():
                           capture_output=True, text=True, timeout=60, cwd=REPO)
     assert proc.returncode == 2
     assert "--models" in proc.stderr
+
+
+def test_cuda_graph_needs_the_gpu_and_is_offered_in_help():
+    proc = subprocess.run([sys.executable, str(SCRIPT), "--cuda-graph"],
+                          capture_output=True, text=True, timeout=60, cwd=REPO)
+    assert proc.returncode == 2 and "--cuda-graph needs --device gpu" in proc.stderr
+    help_text = subprocess.run([sys.executable, str(SCRIPT), "--help"], capture_output=True,
+                               text=True, timeout=60, cwd=REPO).stdout
+    assert "--cuda-graph" in help_text

@@ -13,6 +13,7 @@ from types import SimpleNamespace
 import pytest
 
 from tests.conftest import REPO, shared_data_dir
+from tests.kernels import host_compiled
 
 SCRIPT = REPO / "scripts" / "gpu_check.py"
 
@@ -35,7 +36,7 @@ def test_gpu_check_runs_end_to_end_on_the_stand_in(tmp_path):
                           capture_output=True, text=True, timeout=600, cwd=REPO)
     res = json.loads((tmp_path / "gpu_check.json").read_text())
     parts = res["parts"]
-    assert list(parts) == ["env", "pytest", "train", "benchmark"]
+    assert list(parts) == ["env", "pytest", "speed", "train", "benchmark"]
     # no GPU here: the gpu-marked tests skip, so the check as a whole does not pass
     assert parts["pytest"]["status"] == "skipped" and parts["pytest"]["counts"]["skipped"] >= 1
     assert proc.returncode == 1, proc.stderr
@@ -45,11 +46,21 @@ def test_gpu_check_runs_end_to_end_on_the_stand_in(tmp_path):
         assert parts["train"]["comparisons"][model]["gpu_device"] == "gpu"
         for device in ("gpu", "cpu"):
             assert parts["train"]["runs"][f"{model}-{device}"]["result"]["device"] == device
-    (bench,) = parts["benchmark"]["runs"].values()
-    assert set(bench["epoch_s"]) == {"mlp", "cnn"}
-    assert set(bench["epoch_s"]["mlp"]) == {"gpunet", "gpunet-preloaded"}
+    assert parts["benchmark"]["cuda_graph"] == "on vs off through --cuda-graph"
+    off, on = parts["benchmark"]["runs"].values()  # on the stand-in, graphs for the mlp only
+    assert set(off["epoch_s"]) == {"mlp", "cnn"} and set(on["epoch_s"]) == {"mlp"}
+    assert set(on["epoch_s"]["mlp"]) == {"gpunet", "gpunet-preloaded"}
+    speed = parts["speed"]["runs"]
+    assert len(speed) == 3 + 6
+    assert {k for k, r in speed.items() if r["status"] == "skipped"} == {
+        "mlp graph cublas", "cnn graph cublas", "cnn graph cublas conv1"}  # needs a GPU
+    if host_compiled.available():  # the stand-in's graphs run the raw kernels compiled by g++
+        assert parts["speed"]["status"] == "pass", speed
+        ran = {k: r for k, r in speed.items() if r["status"] != "skipped"}
+        assert all(r["captured"] == ("graph" in k) for k, r in ran.items()), speed
     md = (tmp_path / "gpu_check.md").read_text()
     assert "fake GPU" in md and "| train | pass |" in md and "CUDA graph:" in md
+    assert "| cnn graph kernel conv1 |" in md
 
 
 def test_every_part_reports_when_others_fail(tmp_path, monkeypatch):
@@ -86,6 +97,7 @@ def test_the_cuda_graph_switch_is_detected_or_reported_absent():
     assert gc.parse_switch("  --cuda-graph {on,off}  capture") == (
         "--cuda-graph", [["--cuda-graph", "on"], ["--cuda-graph", "off"]])
     assert gc.parse_switch("  --graph   capture the step") == ("--graph", [[], ["--graph"]])
+    assert gc.graph_switch() == ("--cuda-graph", [[], ["--cuda-graph"]])  # the benchmark's
 
 
 def test_gpu_and_cpu_are_compared_with_tolerances():

@@ -11,7 +11,9 @@ the whole batch) and the padded input's windows as the columns of a (K, M) matri
 
 where δ = ∂C/∂y laid out as (F, M). On NumPy the same products run blocked for the CPU cache
 (`_conv_blocked`, an override tested against this path); set `use_cpu_override = False` on a
-layer to run the reference there too.
+layer to run the reference there too. On CuPy every product goes through `gemm.matmul` (so a
+captured CUDA-graph step can run it), and with GPUNET_CONV_KERNELS=1 im2col and col2im are one
+kernel launch each (`gpunet.kernels.conv_cols`; see docs/gpu_speed.md).
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from typing import Any
 import numpy as np
 
 from gpunet import backend
+from gpunet.kernels import conv_cols, gemm
 from gpunet.layers import _conv_blocked
 from gpunet.layers import _windows as win
 from gpunet.layers._im2col import col2im, im2col
@@ -80,8 +83,8 @@ class Conv2D(Layer):
 
     def _forward_reference(self, a: Any, ohw: win.Pair, training: bool) -> Any:
         """y = W·cols + b as (F, M), keeping the columns for backward when training."""
-        cols = im2col(a, self.kernel, self.stride, ohw, self.xp)  # (K, M)
-        y = self.params["W"].reshape(self.out_channels, -1) @ cols  # (F, K)·(K, M)
+        cols = _im2col(a, self.kernel, self.stride, ohw, self.xp)  # (K, M)
+        y = gemm.matmul(self.params["W"].reshape(self.out_channels, -1), cols)  # (F, K)·(K, M)
         y += self.params["b"][:, None]
         self._kept = cols if training else None
         return y
@@ -103,12 +106,13 @@ class Conv2D(Layer):
                             ohw: win.Pair) -> tuple[Any, Any, Any]:
         """(gW as (F, K), gb, gx as a padded CHWN array or None) from δ = d(F, M)."""
         cols = self._kept  # (K, M): column m is the input window output position m saw
-        gw = d @ cols.T  # BP4: ∂C/∂W = δ·colsᵀ, summed over positions and batch
+        gw = gemm.matmul(d, cols.T)  # BP4: ∂C/∂W = δ·colsᵀ, summed over positions and batch
         gb = d.sum(axis=1)  # BP3: ∂C/∂b = δ, summed over positions and batch
         if not self.input_grad:
             return gw, gb, None
         w = self.params["W"].reshape(self.out_channels, -1)  # (F, K)
-        gx = col2im(w.T @ d, a_shape, self.kernel, self.stride, ohw, self.xp)  # BP2: Wᵀδ
+        gx = _col2im(gemm.matmul(w.T, d), a_shape, self.kernel, self.stride, ohw,
+                     self.xp)  # BP2: Wᵀδ
         return gw, gb, gx
 
     def output_shape(self, input_shape: tuple[int, ...]) -> tuple[int, ...]:
@@ -124,3 +128,18 @@ class Conv2D(Layer):
 
     def _clear_cache(self) -> None:
         self._kept = self._shapes = None
+
+
+def _im2col(a: Any, kernel: win.Pair, stride: win.Pair, ohw: win.Pair, xp: Any) -> Any:
+    """`im2col` of the padded CHWN input: the one-launch kernel on CuPy when switched on."""
+    if conv_cols.enabled(a):
+        return conv_cols.im2col(a, kernel, stride, (0, 0), ohw, xp)
+    return im2col(a, kernel, stride, ohw, xp)
+
+
+def _col2im(cols: Any, shape: tuple[int, ...], kernel: win.Pair, stride: win.Pair,
+            ohw: win.Pair, xp: Any) -> Any:
+    """`col2im` into the padded CHWN `shape`: the one-launch kernel on CuPy when switched on."""
+    if conv_cols.enabled(cols):
+        return conv_cols.col2im(cols, tuple(shape[:3]), kernel, stride, (0, 0), ohw, xp)
+    return col2im(cols, shape, kernel, stride, ohw, xp)

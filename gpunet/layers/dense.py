@@ -7,6 +7,7 @@ import math
 from typing import Any
 
 from gpunet import backend
+from gpunet.kernels import gemm
 from gpunet.layers.base import Layer
 
 INITS = ("he_uniform", "glorot_uniform", "normal")
@@ -42,7 +43,7 @@ class Dense(Layer):
             raise ValueError(f"{self!r}: expected input of shape (N, {self.in_features}), "
                              f"got {tuple(x.shape)}")
         self._x = x if training else None
-        y = x @ self.params["W"]
+        y = gemm.matmul(x, self.params["W"])  # CuPy: capturable in a CUDA graph (gemm.py)
         y += self.params["b"]
         return y
 
@@ -56,12 +57,12 @@ class Dense(Layer):
         x = self._saved(self._x)
         dy = self._check_dy(dy, (x.shape[0], self.out_features))
         xp = self.xp
-        xp.matmul(x.T, dy, out=self.grads["W"])  # BP4: ∂C/∂W = xᵀδ (Nielsen: ∂C/∂w = δaᵀ)
+        gemm.matmul(x.T, dy, out=self.grads["W"])  # BP4: ∂C/∂W = xᵀδ (Nielsen: ∂C/∂w = δaᵀ)
         xp.sum(dy, axis=0, out=self.grads["b"])  # BP3: ∂C/∂b = δ, summed over the batch
         if not self.input_grad:
             return None
         # BP2, first half: (wˡ⁺¹)ᵀδˡ⁺¹; the activation below multiplies by σ′(zˡ)
-        return dy @ self.params["W"].T
+        return gemm.matmul(dy, self.params["W"].T)
 
     def output_shape(self, input_shape: tuple[int, ...]) -> tuple[int, ...]:
         if tuple(input_shape) != (self.in_features,):

@@ -11,6 +11,8 @@ from gpunet.layers.base import Layer
 
 class Dropout(Layer):
     uses_rng = True
+    noise: Any = None  # uniform noise of the batch's shape, drawn outside a captured CUDA graph
+    # (gpunet.training.cuda_graph sets it; None: draw here)
 
     def __init__(self, rate: float) -> None:
         super().__init__()
@@ -27,7 +29,9 @@ class Dropout(Layer):
             self._mask = None
             return x
         keep = 1.0 - self.rate
-        if self.xp is backend.np:
+        if self.noise is not None and self.noise.shape == x.shape:
+            u = self.noise
+        elif self.xp is backend.np:
             u = backend.rng().random(x.shape, dtype=x.dtype)
         else:
             u = self.xp.random.random(x.shape, dtype=x.dtype)

@@ -12,15 +12,17 @@ from __future__ import annotations
 import math
 import os
 import time
+import warnings
 from dataclasses import dataclass
 from typing import Any
 
 from gpunet import backend
 from gpunet import distributed as dist
 from gpunet.callbacks import CallbackList, History, ProgressBar
-from gpunet.checks import check_int, check_positive_int
+from gpunet.checks import check_bool, check_int, check_positive_int
 from gpunet.training.batches import make_batches
 from gpunet.training.checkpoint import load_checkpoint, save_checkpoint
+from gpunet.training.cuda_graph import graphed
 from gpunet.training.data import FitData, check_batch_size, fit_data
 from gpunet.training.evaluate import evaluate_arrays
 from gpunet.training.metrics import Tally
@@ -55,7 +57,7 @@ def fit(model: Any, x: Any, y: Any, epochs: int = 1, batch_size: int = 32,
         augment: Any = None, checkpoint: str | os.PathLike | None = None,
         resume: str | os.PathLike | None = None, log_every: int = 20,
         workers: int | str = "auto", initial_epoch: int = 0,
-        distributed: Any = None) -> History:
+        distributed: Any = None, cuda_graph: bool = False) -> History:
     """Train `model` (compiled) on host arrays x, y; return its History (also `model.history`).
 
     validation_split takes the LAST fraction of (x, y), before any shuffling (as Keras does).
@@ -66,15 +68,23 @@ def fit(model: Any, x: Any, y: Any, epochs: int = 1, batch_size: int = 32,
     ("auto": see `gpunet.training.shards`). A NaN/inf loss stops training and raises
     FloatingPointError, unless a callback handles it (TerminateOnNaN). `distributed`: a
     communicator (`gpunet.distributed.init()`) to train data-parallel on its ranks, batch_size
-    then being the global batch (see `gpunet.distributed`).
+    then being the global batch (see `gpunet.distributed`). `cuda_graph` (GPU, one process):
+    run each full batch's forward, loss and backward as one CUDA graph launch
+    (`cuda_graph.py`; off by default until measured on a GPU).
     """
     if model.optimizer is None or model.loss is None:
         raise RuntimeError("fit: call model.compile(loss=..., optimizer=...) first")
+    cuda_graph = check_bool("fit", "cuda_graph", cuda_graph)  # gpuspeed
     run = _plan(model, x, y, epochs, batch_size, validation_split, validation_data, shuffle,
                 callbacks, verbose, augment, checkpoint, log_every, workers, distributed)
     start = _begin(run, resume, check_int("fit", "initial_epoch", initial_epoch))
+    if cuda_graph and not run.ranks.single:
+        warnings.warn("fit(cuda_graph=True) runs in one process only; ignored with "
+                      f"{run.ranks.comm.size} ranks", RuntimeWarning, stacklevel=2)
+        cuda_graph = False
     with sharded(model, run.workers) as runner, \
-            run.ranks.stepping(model, runner, augment) as run.runner:
+            run.ranks.stepping(model, graphed(model, runner, cuda_graph, run.batch_size),
+                               augment) as run.runner:
         _run_epochs(run, start)
     run.callbacks.on_train_end({})
     if model.nonfinite and not run.callbacks.handles_nonfinite:  # alike on every rank

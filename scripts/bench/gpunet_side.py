@@ -126,7 +126,8 @@ def train(spec: dict[str, Any]) -> dict[str, Any]:
     else:
         memory = _Memory(xp)
         hist = net.fit(x, y, epochs=total, batch_size=spec["batch_size"], verbose=0,
-                       callbacks=[_callback(memory)] if xp is not np else None)
+                       callbacks=[_callback(memory)] if xp is not np else None,
+                       cuda_graph=bool(spec.get("cuda_graph")))
         seconds, loss = hist.history["seconds"], hist.history["loss"][-1]
     mem = memory.report()
     infer = common.time_repeats(lambda: net.predict(xt, batch_size=1024), spec["infer_repeats"],

@@ -64,7 +64,8 @@ def header(res: dict[str, Any]) -> str:
              f"work: Fashion-MNIST, {c['n_train']:,} training images, batch {c['batch_size']}, "
              f"float32, SGD momentum 0.9, softmax cross-entropy; device {c['device']}, "
              f"{c['threads']} threads; {c['warmup']} warm-up epoch(s) per process, "
-             f"inference on {c['n_test']:,} test images",
+             f"inference on {c['n_test']:,} test images"
+             + ("; gpunet's fit steps as CUDA graphs" if c.get("cuda_graph") else ""),
              "GEMM throughput (float32 square matmul, best of repeats): "
              + ", ".join(f"{k} {v['gflops']:.1f} GFLOP/s (n={v['n']})" for k, v in g.items()
                          if isinstance(v, dict))

@@ -114,3 +114,13 @@ def test_the_walk_resolves_constants_factories_dict_keys_loops_and_locals(walk_p
 def test_the_walk_reports_what_only_run_time_knows(walk_pkg):
     (problem,) = find_kernels(walk_pkg).unresolved
     assert problem.startswith("walkpkg/opaque.py:6 -> walkpkg/opaque.py:4")
+
+
+def test_the_walk_finds_every_raw_kernel_for_every_type():
+    """The RawKernel templates of gpunet.kernels._raw (registered by the modules the walk
+    imports) are each found, once per element type: each is compiled by test_nvrtc.py."""
+    from gpunet.kernels import _raw
+
+    walked = {s.name for s in find_kernels().specs if s.kind == "RawKernel"}
+    expected = {_raw.function_name(n, t) for n in _raw.SOURCES for t in _raw.TYPES}
+    assert len(expected) >= 6 and walked == expected

@@ -9,6 +9,7 @@ import pytest
 from gpunet import backend
 from gpunet.kernels import _registry, activations, optim, pooling
 from tests.kernels.interpreted import InterpretedKernel
+from tests.kernels.raw_fixtures import raw_xp  # noqa: F401 - the raw kernels' fixture
 
 
 @pytest.fixture
