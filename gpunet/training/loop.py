@@ -20,6 +20,7 @@ from gpunet import backend
 from gpunet import distributed as dist
 from gpunet.callbacks import CallbackList, History, ProgressBar
 from gpunet.checks import check_bool, check_int, check_positive_int
+from gpunet.serialization import check_writable
 from gpunet.training.batches import make_batches
 from gpunet.training.checkpoint import load_checkpoint, save_checkpoint
 from gpunet.training.cuda_graph import graphed
@@ -48,6 +49,7 @@ class Run:
     history: History
     ranks: dist.Ranks  # this rank's share of each batch; the identity for one process
     runner: Any = None  # runs the steps: the model, or Shards of it (set inside `fit`)
+    saved_epochs: int = 0  # the last epoch whose checkpoint this fit wrote (0: none yet)
 
 
 @dist.guarded("fit")  # with >1 ranks an error on one rank ends them all (no hang)
@@ -105,6 +107,8 @@ def _plan(model: Any, x: Any, y: Any, epochs: Any, batch_size: Any, validation_s
     user = CallbackList(callbacks, owner="fit").callbacks
     data = fit_data(model, x, y, validation_split, validation_data)
     ranks = dist.Ranks(comm, len(data.x), batch_size)
+    if checkpoint is not None and ranks.writer:  # before training, not after the first epoch
+        check_writable(checkpoint)
     verbose = verbose if ranks.writer else 0
     steps = math.ceil(len(data.x) / batch_size)
     history = History()
@@ -147,6 +151,7 @@ def _run_epochs(run: Run, start: int) -> None:
             run.ranks.check_in_sync(model, f"fit, epoch {epoch + 1}")
             if run.checkpoint is not None and run.ranks.writer:
                 save_checkpoint(run.checkpoint, model, epoch + 1, run.callbacks)
+                run.saved_epochs = epoch + 1
             if model.stop_training:
                 model.stop_reason = model.stop_reason or model.nonfinite or \
                     "stopped by a callback"
@@ -156,9 +161,8 @@ def _run_epochs(run: Run, start: int) -> None:
             raise
         model.stop_reason = f"interrupted during epoch {epoch + 1}"
         if run.verbose:
-            done = len(run.history.epoch)
-            where = f"; resumable checkpoint (epoch {done}) at {run.checkpoint}" \
-                if run.checkpoint is not None and done else ""
+            done = run.saved_epochs  # promise only a checkpoint this fit wrote
+            where = f"; resumable checkpoint (epoch {done}) at {run.checkpoint}" if done else ""
             print(f"\ntraining interrupted during epoch {epoch + 1}{where}", flush=True)
 
 

@@ -266,3 +266,31 @@ def test_checkpoint_holds_the_callbacks_in_the_callback_lists_format(tmp_path):
     resumed = small_model()
     hist = resumed.fit(x, y, epochs=3, verbose=0, resume=tmp_path / "c.npz")  # no EarlyStopping
     assert hist.epoch == [0, 1, 2] and len(hist.history["loss"]) == 3
+
+
+def test_interrupt_promises_only_a_checkpoint_this_fit_wrote(tmp_path, capsys):
+    """fit(resume=a, checkpoint=b) stopped in its first epoch never wrote b: no promise."""
+    x, y = blobs(200)
+    _run(tmp_path, epochs=2)  # writes tmp_path/ck.npz after 2 epochs
+
+    class Interrupt(gn.callbacks.Callback):
+        def on_batch_end(self, batch, logs=None):
+            raise KeyboardInterrupt
+
+    gn.seed(5)
+    model = small_model()
+    hist = model.fit(x, y, epochs=4, batch_size=32, verbose=1, callbacks=[Interrupt()],
+                     resume=tmp_path / "ck.npz", checkpoint=tmp_path / "other.npz")
+    out = capsys.readouterr().out
+    assert hist.stop_reason == "interrupted during epoch 3"
+    assert "resumable checkpoint" not in out and not (tmp_path / "other.npz").exists()
+
+
+def test_an_unwritable_checkpoint_path_is_refused_before_training(tmp_path):
+    x, y = blobs(100)
+    model = small_model()
+    before = model.flat_params.copy()
+    (tmp_path / "folder.npz").mkdir()
+    with pytest.raises(OSError, match="folder.npz"):
+        model.fit(x, y, epochs=1, verbose=0, checkpoint=tmp_path / "folder.npz")
+    np.testing.assert_array_equal(model.flat_params, before)
