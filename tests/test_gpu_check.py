@@ -36,7 +36,12 @@ def test_gpu_check_runs_end_to_end_on_the_stand_in(tmp_path):
                           capture_output=True, text=True, timeout=600, cwd=REPO)
     res = json.loads((tmp_path / "gpu_check.json").read_text())
     parts = res["parts"]
-    assert list(parts) == ["env", "pytest", "speed", "train", "benchmark"]
+    assert list(parts) == ["env", "pytest", "speed", "train", "benchmark", "distributed"]
+    if importlib.util.find_spec("mpi4py") is None:
+        assert parts["distributed"]["status"] == "not available"
+    else:  # the MPI backend's selftest on 2 ranks; NCCL needs a real GPU
+        assert parts["distributed"]["status"] == "pass", parts["distributed"]
+        assert parts["distributed"]["runs"]["nccl, 1 rank"]["status"] == "skipped"
     # no GPU here: the gpu-marked tests skip, so the check as a whole does not pass
     assert parts["pytest"]["status"] == "skipped" and parts["pytest"]["counts"]["skipped"] >= 1
     assert proc.returncode == 1, proc.stderr
