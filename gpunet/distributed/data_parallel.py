@@ -28,6 +28,8 @@ from gpunet.distributed.training import (
     start_fit,
 )
 
+_NO_DRAWS = contextlib.nullcontext()  # reusable: it holds no state
+
 
 class Ranks:
     """One fit's view of `comm`: this rank's share of each batch, its callbacks, the figures
@@ -87,6 +89,8 @@ class Ranks:
     def draws(self) -> Any:
         """Context for one step's host random draws (dropout, augmentation): this rank's own
         generator; nothing for one rank or a model that draws nothing."""
+        if self.single or not self.random:
+            return _NO_DRAWS  # the hot loop's common case: no new context object per step
         return rank_stream(self.comm, self.random)
 
     def mean_loss(self, tally: Any) -> float:

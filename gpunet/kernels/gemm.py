@@ -91,6 +91,8 @@ def product_backend() -> str:
 def matmul(a: Any, b: Any, out: Any = None) -> Any:
     """a @ b (2-D), into `out` when given: NumPy's or CuPy's matmul, or for CuPy arrays the
     GEMM kernel or direct cuBLAS (inside `kernel_products()`, or chosen by GPUNET_GEMM)."""
+    if type(a) is np.ndarray:  # the CPU: NumPy's matmul, nothing else to decide
+        return a @ b if out is None else np.matmul(a, b, out=out)
     arrays = (a, b) if out is None else (a, b, out)
     choice = product_backend() if is_gpu_array(a) else "cupy"  # the eager default: "cupy"
     if choice != "cupy" and all(x.ndim == 2 for x in arrays) and _raw.supported(*arrays):
