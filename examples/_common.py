@@ -67,6 +67,23 @@ def load(args: argparse.Namespace, layout: str = "flat", n_train: int | None = N
                 gn.datasets.to_float(xt, layout), yt.astype(np.int32), text)
 
 
+def nielsen_net(scaled: bool, device: str) -> gn.Sequential:
+    """784-30-10 sigmoid, as network.py and network2.py build it: weights N(0, 1) (network.py)
+    or, `scaled`, N(0, 1/n_in) (network2.py's default); biases N(0, 1) in both."""
+    L = gn.layers
+    model = gn.Sequential([L.Dense(784, 30), L.Sigmoid(), L.Dense(30, 10), L.Sigmoid()],
+                          device=device)
+    rng = gn.backend.rng()
+    weights = {}
+    for i in (0, 2):
+        layer = model.layers[i]
+        scale = 1.0 / np.sqrt(layer.in_features) if scaled else 1.0
+        weights[f"layer{i}.W"] = rng.standard_normal(layer.params["W"].shape) * scale
+        weights[f"layer{i}.b"] = rng.standard_normal(layer.params["b"].shape)
+    model.set_weights(weights)
+    return model
+
+
 def pyplot() -> Any:
     """matplotlib.pyplot (headless), or None with a clear message when it is not installed."""
     try:

@@ -19,8 +19,6 @@ per-sample loop (examples/_nielsen.py) on the same data and compares the seconds
 
 from __future__ import annotations
 
-import math
-
 import _common as common
 import _nielsen
 import numpy as np
@@ -31,19 +29,9 @@ BOOK_ACCURACY = 0.9542  # chapter 1, best epoch of 30, 50,000 training images
 
 
 def build(init: str, device: str) -> gn.Sequential:
-    """784-30-10 sigmoid network; weights N(0, 1) ("book") or N(0, 1/n_in) ("scaled"),
-    biases N(0, 1) in both cases, as in network.py and network2.py."""
-    L = gn.layers
-    model = gn.Sequential([L.Dense(784, 30), L.Sigmoid(), L.Dense(30, 10), L.Sigmoid()],
-                          device=device)
-    rng = gn.backend.rng()
-    weights = {}
-    for i in (0, 2):
-        layer = model.layers[i]
-        scale = 1.0 if init == "book" else 1.0 / math.sqrt(layer.in_features)
-        weights[f"layer{i}.W"] = rng.standard_normal(layer.params["W"].shape) * scale
-        weights[f"layer{i}.b"] = rng.standard_normal(layer.params["b"].shape)
-    model.set_weights(weights)
+    """The book's network ("book": N(0, 1) weights, "scaled": N(0, 1/n_in)), compiled as
+    network.py trains it: quadratic cost, SGD with η = 3.0."""
+    model = common.nielsen_net(init != "book", device)
     model.compile(loss=gn.losses.MSE(), optimizer=gn.optimizers.SGD(lr=3.0),
                   metrics=["accuracy"])
     return model

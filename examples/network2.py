@@ -28,8 +28,6 @@ test digits; the full 60,000 when present ($GPUNET_DATA) or downloadable. The bo
 
 from __future__ import annotations
 
-import math
-
 import _common as common
 import numpy as np
 
@@ -55,17 +53,7 @@ def one_neuron(cost: str, epochs: int) -> list[float]:
 def mnist_net(init: str, device: str) -> gn.Sequential:
     """784-30-10 sigmoid; weights N(0, 1) ("large", network.py) or N(0, 1/n_in) ("scaled",
     network2.py's default), biases N(0, 1)."""
-    model = gn.Sequential([L.Dense(784, 30), L.Sigmoid(), L.Dense(30, 10), L.Sigmoid()],
-                          device=device)
-    rng = gn.backend.rng()
-    weights = {}
-    for i in (0, 2):
-        layer = model.layers[i]
-        scale = 1.0 if init == "large" else 1.0 / math.sqrt(layer.in_features)
-        weights[f"layer{i}.W"] = rng.standard_normal(layer.params["W"].shape) * scale
-        weights[f"layer{i}.b"] = rng.standard_normal(layer.params["b"].shape)
-    model.set_weights(weights)
-    return model
+    return common.nielsen_net(init != "large", device)
 
 
 class EveryNBatches(gn.callbacks.Callback):

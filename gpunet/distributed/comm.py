@@ -31,10 +31,19 @@ def on_every_rank(exc: BaseException) -> BaseException:
     return exc
 
 
+def _interface(comm: Any, method: str) -> NotImplementedError:
+    return NotImplementedError(f"{type(comm).__name__} does not implement {method}: a "
+                               "Communicator backend provides every collective")
+
+
 class Communicator:
     """Rank `rank` of `size`; `local_rank` is its index among the ranks of its machine (it picks
     the GPU). `allreduce_seconds` / `allreduce_calls` time the array all-reduces (host time: on
-    the GPU with NCCL that is the time to enqueue, the reduction itself runs on the stream)."""
+    the GPU with NCCL that is the time to enqueue, the reduction itself runs on the stream).
+
+    This class is the interface: each backend (`SingleCommunicator`, `mpi.MPICommunicator`,
+    `nccl.NCCLCommunicator`) implements every collective below; calling one on the base class
+    says which method the backend lacks."""
 
     backend = "none"
 
@@ -50,27 +59,27 @@ class Communicator:
         self.allreduce_calls += 1
 
     def _allreduce(self, array: Any) -> None:
-        raise NotImplementedError
+        raise _interface(self, "_allreduce")
 
     def bcast_(self, array: Any) -> None:
-        raise NotImplementedError
+        raise _interface(self, "bcast_")
 
     def allgather_floats(self, values: list[float]) -> np.ndarray:
         """(size, len(values)) float64: row r holds rank r's values."""
-        raise NotImplementedError
+        raise _interface(self, "allgather_floats")
 
     def allgather_json(self, obj: Any) -> list[Any]:
-        raise NotImplementedError
+        raise _interface(self, "allgather_json")
 
     def bcast_json(self, obj: Any) -> Any:
         """Rank 0's JSON value on every rank."""
         return self.allgather_json(obj if self.rank == 0 else None)[0]
 
     def barrier(self) -> None:
-        raise NotImplementedError
+        raise _interface(self, "barrier")
 
     def abort(self, code: int = 1) -> NoReturn:
-        raise NotImplementedError
+        raise _interface(self, "abort")
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(rank={self.rank}, size={self.size}, " \
