@@ -86,14 +86,18 @@ class Layer(abc.ABC):
         """Put `x` on this layer's backend as floatx and check its number of axes."""
         if not hasattr(x, "shape"):
             x = np.asarray(x)
-        if backend.xp_of(x) is not self.xp:
-            x = backend.to_xp(x, self.xp)
         if x.ndim != ndim:
             raise ValueError(f"{self!r}: {arg} must have {ndim} axes {self._layout(ndim)}, "
                              f"got shape {tuple(x.shape)}")
-        if x.dtype != backend.floatx():
-            x = x.astype(backend.floatx())
-        return x
+        return self._on_backend(x)
+
+    def _on_backend(self, a: Any) -> Any:
+        """An array on this layer's backend (NumPy or CuPy) as floatx; no copy when it is."""
+        if backend.xp_of(a) is not self.xp:
+            a = backend.to_xp(a, self.xp)
+        if a.dtype != backend.floatx():
+            a = a.astype(backend.floatx())
+        return a
 
     @staticmethod
     def _layout(ndim: int) -> str:
@@ -115,11 +119,7 @@ class Layer(abc.ABC):
         if tuple(dy.shape) != tuple(expected):
             raise ValueError(f"{self!r}: dy must have the output's shape {tuple(expected)}, "
                              f"got {tuple(dy.shape)}")
-        if backend.xp_of(dy) is not self.xp:
-            dy = backend.to_xp(dy, self.xp)
-        if dy.dtype != backend.floatx():
-            dy = dy.astype(backend.floatx())
-        return dy
+        return self._on_backend(dy)
 
     def __repr__(self) -> str:
         args = ", ".join(f"{k}={v!r}" for k, v in self.get_config().items())
