@@ -80,10 +80,7 @@ def fit(model: Any, x: Any, y: Any, epochs: int = 1, batch_size: int = 32,
     run = _plan(model, x, y, epochs, batch_size, validation_split, validation_data, shuffle,
                 callbacks, verbose, augment, checkpoint, log_every, workers, distributed)
     start = _begin(run, resume, check_int("fit", "initial_epoch", initial_epoch))
-    if cuda_graph and not run.ranks.single:
-        warnings.warn("fit(cuda_graph=True) runs in one process only; ignored with "
-                      f"{run.ranks.comm.size} ranks", RuntimeWarning, stacklevel=2)
-        cuda_graph = False
+    cuda_graph = one_process_graph(cuda_graph, run.ranks)
     with sharded(model, run.workers) as runner, \
             run.ranks.stepping(model, graphed(model, runner, cuda_graph, run.batch_size),
                                augment) as run.runner:
@@ -92,6 +89,16 @@ def fit(model: Any, x: Any, y: Any, epochs: int = 1, batch_size: int = 32,
     if model.nonfinite and not run.callbacks.handles_nonfinite:  # alike on every rank
         raise dist.on_every_rank(FloatingPointError(model.nonfinite))
     return run.history
+
+
+def one_process_graph(cuda_graph: bool, ranks: dist.Ranks) -> bool:
+    """fit(cuda_graph=True) captures one process's step; with several ranks it is ignored,
+    with a warning saying so."""
+    if cuda_graph and not ranks.single:
+        warnings.warn("fit(cuda_graph=True) runs in one process only; ignored with "
+                      f"{ranks.comm.size} ranks", RuntimeWarning, stacklevel=3)
+        return False
+    return cuda_graph
 
 
 def _plan(model: Any, x: Any, y: Any, epochs: Any, batch_size: Any, validation_split: float,

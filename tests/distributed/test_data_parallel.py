@@ -138,3 +138,12 @@ def test_figures_are_summed_over_the_ranks():
     assert ranks.logs(tally) == {"loss": 6.0 / 8, "accuracy": 3 / 8}
     ranks = dist.Ranks(TwoRanks(other_figures=[4.5, 5.0]), 16, 8)
     assert ranks.mean_loss(tally) == 6.0 / 8
+
+
+def test_cuda_graph_is_ignored_with_a_warning_under_several_ranks():
+    from gpunet.training.loop import one_process_graph
+
+    with pytest.warns(RuntimeWarning, match=r"one process only; ignored with 2 ranks"):
+        assert one_process_graph(True, dist.Ranks(TwoRanks(), 16, 8)) is False
+    assert one_process_graph(True, dist.Ranks(None, 16, 8)) is True
+    assert one_process_graph(False, dist.Ranks(TwoRanks(), 16, 8)) is False
